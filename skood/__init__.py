@@ -1,0 +1,12 @@
+"""skood: out-of-distribution and anomaly detectors with exact scikit-learn semantics.
+
+Detectors are scikit-learn outlier estimators (``fit``, ``score_samples``, ``decision_function``,
+``predict``, ``fit_predict``) whose networks are PyTorch modules trained through skorch.
+"""
+
+from .dlsgan import DLSGANDetector
+from .exceptions import TrainingDivergedError
+
+__version__ = "0.1.0"
+
+__all__ = ["DLSGANDetector", "TrainingDivergedError", "__version__"]

@@ -1,0 +1,281 @@
+"""BaseDetector: the scikit-learn outlier-detection contract shared by every skood detector.
+
+A detector subclasses :class:`BaseDetector`, declares its own ``_parameter_constraints`` on top of
+the shared ones, and implements two hooks: ``_fit_networks`` (train on a float32 tensor that is
+already standardized and on the training device) and ``_score_batch`` (return float64 scores,
+higher = more normal, for one batch). Everything else lives here: input validation, feature
+names, standardization, device and seed handling, batched scoring with bounded memory,
+``offset_`` from ``contamination``, ``decision_function``, ``predict`` and ``fit_predict``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from abc import ABCMeta, abstractmethod
+from collections.abc import Callable
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+__all__ = ["BaseDetector", "resolve_device"]
+
+# Standardized inputs are clipped to this magnitude before the float32 cast: a feature a million
+# standard deviations out is as anomalous as it gets, and beyond float32's range it would be inf.
+_INPUT_CLIP = 1e6
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """Turn a ``device`` parameter into a :class:`torch.device`.
+
+    ``"auto"`` picks CUDA when it is available and the CPU otherwise. Asking for CUDA on a
+    machine without it is an error rather than a silent fallback.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not _DEVICE_PATTERN.match(device):
+        raise ValueError(
+            f"device={device!r} is not understood; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
+        )
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on this machine; "
+                "use device='auto' or device='cpu'."
+            )
+        index = torch.device(device).index
+        if index is not None and index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was requested but only {torch.cuda.device_count()} CUDA "
+                "device(s) exist."
+            )
+    return torch.device(device)
+
+
+class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
+    """Base class of skood's neural outlier detectors.
+
+    Not meant to be used directly: see :class:`skood.DLSGANDetector`.
+
+    Scores follow scikit-learn's orientation: ``score_samples`` is higher for more normal
+    samples, ``decision_function(X) = score_samples(X) - offset_`` is negative for outliers,
+    and ``predict`` returns -1 for outliers and +1 for inliers. ``offset_`` is the
+    ``100 * contamination`` percentile of the training scores.
+    """
+
+    _parameter_constraints: dict = {
+        "contamination": [Interval(Real, 0, 0.5, closed="right")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "inference_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "standardize": ["boolean", StrOptions({"auto"})],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    #: Precision of the network copies that score. Float64 makes the score of a row independent
+    #: of the batch it is scored in (float32 matrix products round differently for different
+    #: batch sizes), as scikit-learn's invariance checks require; training stays float32.
+    _inference_dtype = torch.float64
+
+    # ------------------------------------------------------------------ hooks
+    @abstractmethod
+    def _fit_networks(self, X: torch.Tensor, *, seed: int, device: torch.device) -> None:
+        """Train the networks on ``X`` (float32, standardized, on ``device``)."""
+
+    @abstractmethod
+    def _score_batch(self, X: torch.Tensor, networks: dict) -> torch.Tensor:
+        """Scores of one batch, higher = more normal, shape (n,).
+
+        ``networks`` maps the skorch module names (``"module"``, ``"discriminator"``, ...) to
+        evaluation copies of the fitted networks in ``_inference_dtype``.
+        """
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the detector on unlabelled data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; may contain some outliers (see ``contamination``).
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted detector.
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        device = resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        try:
+            self._fit_input_scaling(X)
+            self._fit_networks(self._as_tensor(X, device), seed=seed, device=device)
+            scores = self._score_validated(X)
+        except BaseException:
+            # A failed fit (divergence, interruption) must not leave a half-fitted model behind.
+            self._forget_fit()
+            raise
+        self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
+        return self
+
+    def _forget_fit(self) -> None:
+        for name in [key for key in vars(self) if key.endswith("_") and not key.startswith("__")]:
+            if name not in ("n_features_in_", "feature_names_in_"):
+                delattr(self, name)
+
+    def _standardizes(self) -> bool:
+        """Whether to standardize; ``"auto"`` standardizes tables but not images."""
+        if self.standardize == "auto":
+            return getattr(self, "input_shape", None) is None
+        return bool(self.standardize)
+
+    def _fit_input_scaling(self, X: np.ndarray) -> None:
+        if self._standardizes():
+            mean = X.mean(axis=0, dtype=np.float64)
+            scale = X.std(axis=0, dtype=np.float64)
+            # Constant columns keep scale 1 instead of dividing by (almost) zero.
+            scale[scale <= 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))] = 1.0
+        else:
+            mean = np.zeros(X.shape[1])
+            scale = np.ones(X.shape[1])
+        self.input_mean_ = mean
+        self.input_scale_ = scale
+
+    # ------------------------------------------------------------------ tensors
+    def _device(self) -> torch.device:
+        return torch.device(self.net_.device)
+
+    def _as_tensor(
+        self,
+        X: np.ndarray,
+        device: torch.device | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor:
+        """Standardize, clip and cast a validated block of rows to a tensor on ``device``."""
+        standardized = (X - self.input_mean_) / self.input_scale_
+        np.clip(standardized, -_INPUT_CLIP, _INPUT_CLIP, out=standardized)
+        device = self._device() if device is None else device
+        return torch.as_tensor(standardized, dtype=dtype).to(device)
+
+    def _inference_networks(self) -> dict[str, torch.nn.Module]:
+        """Evaluation-mode copies of the fitted networks in ``_inference_dtype``.
+
+        Copies, so that scoring never changes the fitted estimator (mode or precision).
+        """
+        networks = {}
+        for name in self.net_._modules:
+            module = getattr(self.net_, name + "_")
+            networks[name] = copy.deepcopy(module).to(self._inference_dtype).eval()
+        return networks
+
+    def _unstandardize(self, X: np.ndarray) -> np.ndarray:
+        return X * self.input_scale_ + self.input_mean_
+
+    def _map_batches(
+        self,
+        X: np.ndarray,
+        function: Callable[[torch.Tensor, dict], torch.Tensor],
+        *,
+        standardize: bool = True,
+    ) -> np.ndarray:
+        """Apply ``function(batch, networks)`` to batches of ``X``; stack the float64 results.
+
+        Only ``inference_batch_size`` rows are converted and on the device at any time, so
+        memory stays bounded however many rows are scored. ``standardize=False`` passes the
+        rows as they are (latent codes, for instance).
+        """
+        networks = self._inference_networks()
+        device = self._device()
+        outputs = []
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], self.inference_batch_size):
+                block = X[start : start + self.inference_batch_size]
+                if standardize:
+                    batch = self._as_tensor(block, device, self._inference_dtype)
+                else:
+                    batch = torch.as_tensor(block, dtype=self._inference_dtype, device=device)
+                outputs.append(function(batch, networks).double().cpu().numpy())
+        return np.concatenate(outputs, axis=0)
+
+    # ------------------------------------------------------------------ scores
+    def _score_validated(self, X: np.ndarray) -> np.ndarray:
+        scores = self._map_batches(X, self._score_batch)
+        if not np.all(np.isfinite(scores)):
+            raise FloatingPointError(
+                f"{type(self).__name__} produced non-finite scores for finite inputs; the "
+                "trained networks are numerically unstable. Refit with a lower lr or "
+                "standardize=True."
+            )
+        return scores
+
+    def score_samples(self, X):
+        """Normality score of each sample: the higher, the more normal.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Float64 scores; outliers get low values.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return self._score_validated(X)
+
+    def decision_function(self, X):
+        """Shifted score: ``score_samples(X) - offset_``; negative for outliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to score.
+
+        Returns
+        -------
+        decision : ndarray of shape (n_samples,)
+            Negative values flag outliers, positive values inliers.
+        """
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """Label each sample as inlier (+1) or outlier (-1).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to label.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            -1 where ``decision_function(X) < 0``, +1 elsewhere.
+        """
+        decision = self.decision_function(X)
+        labels = np.ones(decision.shape[0], dtype=int)
+        labels[decision < 0] = -1
+        return labels
+
+    # ------------------------------------------------------------------ history
+    @property
+    def history_(self):
+        """The skorch :class:`~skorch.history.History` of the last fit (every loss, per epoch
+        and per batch)."""
+        check_is_fitted(self, "net_")
+        return self.net_.history

@@ -1,0 +1,18 @@
+"""Dataset loaders. Nothing here imports torch.
+
+``load_arrhythmia`` ships with the package; ``load_odds`` and ``load_adbench`` read files from a
+data folder given by ``data_home``, the ``SKOOD_DATA`` environment variable or ``~/skood_data``.
+Every loader returns labels in scikit-learn's convention: +1 inlier, -1 outlier.
+"""
+
+from ._base import get_data_home
+from ._tabular import list_adbench, list_odds, load_adbench, load_arrhythmia, load_odds
+
+__all__ = [
+    "get_data_home",
+    "list_adbench",
+    "list_odds",
+    "load_adbench",
+    "load_arrhythmia",
+    "load_odds",
+]

@@ -1,0 +1,487 @@
+"""DLSGANDetector: a GAN with a dynamic latent scale whose encoder scores out-of-distribution data.
+
+Method reference: J. Cho and A. Krzyzak, "Dynamic Latent Scale for GAN Inversion", ICPRAM 2022;
+J. Cho, "Unsupervised Out-of-distribution Detection with DLSGAN" and "Applications of Dynamic
+Latent Scale GAN: OOD Detection and Continuous Attribute Editing".
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._training import AdversarialNet
+from .base import BaseDetector
+from .nn import MLP, DiscriminatorEncoder, ScaledLatentGenerator, conv_networks
+
+__all__ = ["DLSGANDetector"]
+
+# Floor on the traced variance in the NLP score: a collapsed coordinate would otherwise divide
+# by (almost) zero and let its noise dominate the sum.
+_VARIANCE_FLOOR = 1e-6
+# Encoder predictions of N(0, 1) latents whose second moment exceeds this have diverged.
+_VARIANCE_ALARM = 1e4
+
+
+def encoder_loss(
+    variant: str,
+    latent: torch.Tensor,
+    predicted: torch.Tensor,
+    log_variance: torch.Tensor | None,
+    scale: torch.Tensor,
+) -> torch.Tensor:
+    """Batch mean of the encoder loss of each variant (spec section 8).
+
+    DLSGAN: squared error in the scaled latent space; MSEGAN: plain squared error; InfoGAN:
+    Gaussian negative log-likelihood with a learned per-coordinate log-variance.
+    """
+    error = latent - predicted
+    if variant == "dlsgan":
+        per_coordinate = (error * scale).pow(2)
+    elif variant == "msegan":
+        per_coordinate = error.pow(2)
+    else:
+        per_coordinate = log_variance + error.pow(2) / (log_variance.exp() + 1e-7)
+    return per_coordinate.mean()
+
+
+class _DLSGANNet(AdversarialNet):
+    """One training step of DLSGAN and its baselines (NSGAN loss, R1 penalty, traced variance).
+
+    ``module_`` is the :class:`~skood.nn.ScaledLatentGenerator`, ``discriminator_`` the
+    discriminator/encoder. ``train_loss`` in the history is the discriminator/encoder loss.
+    """
+
+    def __init__(
+        self,
+        module,
+        *,
+        variant: str = "dlsgan",
+        lambda_enc: float = 1.0,
+        lambda_r1: float = 0.1,
+        variance_decay: float = 0.999,
+        **kwargs,
+    ) -> None:
+        self.variant = variant
+        self.lambda_enc = lambda_enc
+        self.lambda_r1 = lambda_r1
+        self.variance_decay = variance_decay
+        super().__init__(
+            module,
+            loss_names=("generator_loss", "encoder_loss", "r1_penalty"),
+            criterion=torch.nn.BCEWithLogitsLoss,
+            **kwargs,
+        )
+
+    def _adversarial(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
+        # NSGAN: softplus(-a) for "real", softplus(a) for "fake", i.e. BCE with logits.
+        target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+        return self.criterion_(logits, target)
+
+    def train_step(self, batch, **fit_params):
+        self._set_training(True)
+        generator, critic = self.module_, self.discriminator_
+        x_real = batch
+        n_rows = x_real.shape[0]
+        scale = generator.latent_scale()
+
+        # Discriminator/encoder update on a real batch and a fake batch made without G's graph.
+        latent = self.randn(n_rows, generator.latent_dim)
+        with torch.no_grad():
+            x_fake = generator(latent * scale)
+        x_real = x_real.detach().requires_grad_(True)
+        logit_real, _, _ = critic(x_real)
+        logit_fake, predicted_fake, log_variance_fake = critic(x_fake)
+        (gradient,) = torch.autograd.grad(logit_real.sum(), x_real, create_graph=True)
+        r1_penalty = gradient.pow(2).sum(dim=1).mean()
+        enc_loss = encoder_loss(self.variant, latent, predicted_fake, log_variance_fake, scale)
+        critic_loss = (
+            self._adversarial(logit_real, real=True)
+            + self._adversarial(logit_fake, real=False)
+            + self.lambda_enc * enc_loss
+            + self.lambda_r1 * r1_penalty
+        )
+        self.optimizer_discriminator_.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.optimizer_discriminator_.step()
+
+        # Generator update through a frozen critic, with a fresh latent batch.
+        latent_g = self.randn(n_rows, generator.latent_dim)
+        critic.requires_grad_(False)
+        try:
+            logit_g, predicted_g, log_variance_g = critic(generator(latent_g * scale))
+            enc_loss_g = encoder_loss(self.variant, latent_g, predicted_g, log_variance_g, scale)
+            generator_loss = self._adversarial(logit_g, real=True) + self.lambda_enc * enc_loss_g
+            self.optimizer_.zero_grad(set_to_none=True)
+            generator_loss.backward()
+            self.optimizer_.step()
+        finally:
+            critic.requires_grad_(True)
+
+        generator.trace(torch.cat([predicted_fake, predicted_g]).detach(), self.variance_decay)
+        self.record_losses(
+            {
+                "train_loss": critic_loss,
+                "generator_loss": generator_loss,
+                "encoder_loss": enc_loss,
+                "r1_penalty": r1_penalty,
+            }
+        )
+        variance_sum = generator.traced_variance.sum().item()
+        if not math.isfinite(variance_sum) or variance_sum <= 0:
+            self.raise_divergence("the traced latent variance", variance_sum)
+        return {"loss": critic_loss}
+
+
+class DLSGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDetector):
+    """Out-of-distribution detector based on a GAN with a dynamic latent scale (DLSGAN).
+
+    A generator ``G`` and a network ``DE`` that is both discriminator and encoder are trained
+    with the non-saturating GAN loss, an R1 penalty and an encoder loss on generated samples.
+    Each latent coordinate is multiplied by a scale derived from the variance the encoder can
+    recover in it (the traced variance, an EMA), so coordinates the generator ignores shrink and
+    the encoder becomes an approximate inverse of the generator. In-distribution data then
+    encode to high-likelihood latent codes: the default score is minus the negative
+    log-likelihood of ``E(x)`` under ``N(0, diag(v))`` ("NLP").
+
+    Read more in the user guide, ``docs/dlsgan.md``.
+
+    Parameters
+    ----------
+    latent_dim : int, default=32
+        Number of latent coordinates ``d``. The papers use 256 for images; 32 suits tables.
+    hidden_dims : tuple of int, default=(128, 128)
+        Hidden widths of the generator and of the discriminator/encoder MLPs (tables).
+    input_shape : tuple (channels, height, width) or None, default=None
+        Set it for images: ``X`` stays 2-D, one flattened image per row (``C * H * W``
+        columns, channel-major as ``images.reshape(n, -1)`` gives), and the networks become
+        convolutional. None (default) treats ``X`` as a table and uses MLPs.
+    architecture : {"small", "reference"}, default="small"
+        Convolutional networks when ``input_shape`` is set: ``"small"`` is the CPU-tolerable
+        default (sides divisible by 4, e.g. 28 x 28); ``"reference"`` is the papers' network
+        (sides divisible by 8, e.g. MNIST zero-padded to 32 x 32; tens of millions of
+        parameters, a GPU network). Ignored for tables.
+    variant : {"dlsgan", "msegan", "infogan"}, default="dlsgan"
+        ``"dlsgan"`` scales the latent dynamically and uses the scaled squared error as encoder
+        loss. ``"msegan"`` (no scaling, plain squared error) and ``"infogan"`` (no scaling,
+        Gaussian negative log-likelihood with a learned log-variance) are the baselines of the
+        follow-up paper, trained identically otherwise.
+    score_type : {"nlp", "reconstruction"}, default="nlp"
+        ``"nlp"``: ``score_samples = sum_i log N(E(x)_i; 0, v_i)``, minus the negative
+        log-likelihood of the encoded latent. ``"reconstruction"``:
+        ``score_samples = -mean((x - G(E(x) * s))**2)`` in standardized units. (Not named
+        ``score``: that name is the estimator method scikit-learn calls.)
+    lambda_enc : float, default=1.0
+        Weight of the encoder loss in both the discriminator/encoder and the generator loss.
+    lambda_r1 : float, default=0.1
+        Weight of the R1 penalty (squared norm of the real logit's input gradient).
+    variance_decay : float, default=0.999
+        Decay of the EMA that traces the latent variance.
+    lr : float, default=1e-3
+        Adam learning rate of both networks.
+    betas : tuple of float, default=(0.0, 0.99)
+        Adam coefficients of both networks.
+    lr_decay : float, default=0.95
+        Factor applied to both learning rates after every epoch.
+    max_epochs : int, default=30
+        Passes over the training data.
+    batch_size : int, default=32
+        Rows per training step.
+    equalized_lr : bool, default=True
+        Equalized-learning-rate layers (weights ``N(0, 1)`` scaled by ``sqrt(2 / fan_in)`` at
+        run time), as in the reference networks. False uses PyTorch's default initialisation.
+    negative_slope : float, default=0.2
+        LeakyReLU slope.
+    standardize : bool or "auto", default="auto"
+        Standardize features with the training mean and standard deviation inside the
+        detector (constant features keep scale 1). ``"auto"`` standardizes tables and leaves
+        images as they are: pass pixels scaled to [-1, 1], as the papers do
+        (``x / 127.5 - 1``).
+    contamination : float in (0, 0.5], default=0.1
+        Expected fraction of outliers in the training data; sets ``offset_``.
+    inference_batch_size : int, default=8192
+        Rows converted and scored at a time; bounds memory when scoring large inputs.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, latent sampling and batch order. Same seed, same data and
+        CPU give identical scores.
+    verbose : int, default=0
+        When positive, print a table of the losses and the duration of every epoch.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The fitted skorch net; ``net_.module_`` is the generator, ``net_.discriminator_`` the
+        discriminator/encoder.
+    history_ : skorch.history.History
+        Every recorded loss, per batch and per epoch.
+    latent_variance_ : ndarray of shape (latent_dim,)
+        Final traced variance ``v`` used by the NLP score.
+    latent_scale_ : ndarray of shape (latent_dim,)
+        Final latent scale ``s`` (all ones for the baselines).
+    offset_ : float
+        Threshold on ``score_samples``: the ``100 * contamination`` percentile of the training
+        scores.
+    input_mean_, input_scale_ : ndarray of shape (n_features_in_,)
+        Standardization statistics (zeros and ones when ``standardize=False``).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen during fit, when X has string column names.
+
+    See Also
+    --------
+    sklearn.ensemble.IsolationForest : Tree-based outlier detector.
+    sklearn.svm.OneClassSVM : Kernel outlier detector.
+
+    References
+    ----------
+    .. [1] J. Cho and A. Krzyzak, "Dynamic Latent Scale for GAN Inversion", ICPRAM 2022.
+    .. [2] J. Cho, "Unsupervised Out-of-distribution Detection with DLSGAN".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skood import DLSGANDetector
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 4))
+    >>> detector = DLSGANDetector(max_epochs=2, random_state=0).fit(X)
+    >>> detector.predict(np.array([[0.0, 0.0, 0.0, 0.0], [8.0, 8.0, 8.0, 8.0]]))
+    array([ 1, -1])
+    >>> detector.transform(X[:3]).shape
+    (3, 32)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDetector._parameter_constraints,
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "hidden_dims": [tuple, list],
+        "input_shape": [tuple, list, None],
+        "architecture": [StrOptions({"small", "reference"})],
+        "variant": [StrOptions({"dlsgan", "msegan", "infogan"})],
+        "score_type": [StrOptions({"nlp", "reconstruction"})],
+        "lambda_enc": [Interval(Real, 0, None, closed="left")],
+        "lambda_r1": [Interval(Real, 0, None, closed="left")],
+        "variance_decay": [Interval(Real, 0, 1, closed="left")],
+        "betas": [tuple, list],
+        "lr_decay": [Interval(Real, 0, 1, closed="right")],
+        "equalized_lr": ["boolean"],
+        "negative_slope": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        latent_dim: int = 32,
+        hidden_dims: tuple[int, ...] = (128, 128),
+        input_shape: tuple[int, int, int] | None = None,
+        architecture: str = "small",
+        variant: str = "dlsgan",
+        score_type: str = "nlp",
+        lambda_enc: float = 1.0,
+        lambda_r1: float = 0.1,
+        variance_decay: float = 0.999,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.0, 0.99),
+        lr_decay: float = 0.95,
+        max_epochs: int = 30,
+        batch_size: int = 32,
+        equalized_lr: bool = True,
+        negative_slope: float = 0.2,
+        standardize: bool | str = "auto",
+        contamination: float = 0.1,
+        inference_batch_size: int = 8192,
+        device: str = "auto",
+        random_state=None,
+        verbose: int = 0,
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.hidden_dims = hidden_dims
+        self.input_shape = input_shape
+        self.architecture = architecture
+        self.variant = variant
+        self.score_type = score_type
+        self.lambda_enc = lambda_enc
+        self.lambda_r1 = lambda_r1
+        self.variance_decay = variance_decay
+        self.lr = lr
+        self.betas = betas
+        self.lr_decay = lr_decay
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.equalized_lr = equalized_lr
+        self.negative_slope = negative_slope
+        self.standardize = standardize
+        self.contamination = contamination
+        self.inference_batch_size = inference_batch_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ training
+    def _build_networks(self, n_features: int, seed: int):
+        init = torch.Generator().manual_seed(seed)
+        options = {
+            "negative_slope": self.negative_slope,
+            "equalized_lr": self.equalized_lr,
+            "generator": init,
+        }
+        if self.input_shape is None:
+            hidden = tuple(int(width) for width in self.hidden_dims)
+            if not hidden or any(width < 1 for width in hidden):
+                raise ValueError(
+                    f"hidden_dims must hold positive widths, got {self.hidden_dims!r}."
+                )
+            network = MLP(self.latent_dim, hidden, n_features, **options)
+            body = MLP(n_features, hidden, None, **options)
+        else:
+            shape = tuple(int(size) for size in self.input_shape)
+            if len(shape) != 3 or min(shape) < 1 or int(np.prod(shape)) != n_features:
+                raise ValueError(
+                    f"input_shape={self.input_shape!r} must be (channels, height, width) with "
+                    f"channels * height * width == n_features ({n_features})."
+                )
+            network, body = conv_networks(self.architecture, self.latent_dim, shape, **options)
+        generator = ScaledLatentGenerator(
+            network, self.latent_dim, dynamic_scale=self.variant == "dlsgan"
+        )
+        critic = DiscriminatorEncoder(
+            body,
+            self.latent_dim,
+            log_variance_head=self.variant == "infogan",
+            equalized_lr=self.equalized_lr,
+            generator=init,
+        )
+        return generator, critic
+
+    def _fit_networks(self, X: torch.Tensor, *, seed: int, device: torch.device) -> None:
+        if len(self.betas) != 2:
+            raise ValueError(f"betas must be a pair of floats, got {self.betas!r}.")
+        generator, critic = self._build_networks(X.shape[1], seed)
+        self.net_ = _DLSGANNet(
+            generator,
+            partners={"discriminator": critic},
+            variant=self.variant,
+            lambda_enc=self.lambda_enc,
+            lambda_r1=self.lambda_r1,
+            variance_decay=self.variance_decay,
+            lr_decay=self.lr_decay,
+            seed=seed,
+            optimizer=torch.optim.Adam,
+            optimizer__betas=tuple(float(beta) for beta in self.betas),
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            device=str(device),
+            verbose=self.verbose,
+        )
+        self.net_.fit(X, None)
+        generator = self.net_.module_
+        self.latent_variance_ = generator.traced_variance.double().cpu().numpy()
+        self.latent_scale_ = generator.latent_scale().double().cpu().numpy()
+        if self.latent_variance_.max() > _VARIANCE_ALARM:
+            warnings.warn(
+                f"The traced latent variance reached {self.latent_variance_.max():.3g} (latent "
+                "codes are drawn with variance 1): the encoder diverged and its scores are "
+                f"unreliable. Lower lr (now {self.lr:g}) or raise lambda_r1.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+
+    @property
+    def _n_features_out(self) -> int:
+        # Output width of transform, used by get_feature_names_out.
+        return self.latent_dim
+
+    # ------------------------------------------------------------------ scoring
+    def _score_batch(self, X: torch.Tensor, networks: dict) -> torch.Tensor:
+        generator, critic = networks["module"], networks["discriminator"]
+        predicted = critic.encode(X)
+        if self.score_type == "nlp":
+            variance = generator.traced_variance.clamp_min(_VARIANCE_FLOOR)
+            log_likelihood = -0.5 * (
+                torch.log(2 * math.pi * variance) + predicted.pow(2) / variance
+            )
+            return log_likelihood.sum(dim=1)
+        reconstruction = generator(predicted * generator.latent_scale())
+        return -(X - reconstruction).pow(2).mean(dim=1)
+
+    @staticmethod
+    def _encode(X: torch.Tensor, networks: dict) -> torch.Tensor:
+        return networks["discriminator"].encode(X)
+
+    @staticmethod
+    def _decode(latents: torch.Tensor, networks: dict) -> torch.Tensor:
+        generator = networks["module"]
+        return generator(latents * generator.latent_scale())
+
+    # ------------------------------------------------------------------ latent space
+    def transform(self, X):
+        """Encode samples to their predicted (unscaled) latent codes ``E(x)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to encode.
+
+        Returns
+        -------
+        latents : ndarray of shape (n_samples, latent_dim)
+            The latent head of the discriminator/encoder.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return self._map_batches(X, self._encode)
+
+    def inverse_transform(self, X):
+        """Decode latent codes to samples: ``G(z * s)`` in the original feature units.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, latent_dim)
+            Unscaled latent codes, as returned by :meth:`transform`.
+
+        Returns
+        -------
+        samples : ndarray of shape (n_samples, n_features_in_)
+            Generated samples.
+        """
+        check_is_fitted(self)
+        latents = check_array(X, dtype=[np.float64, np.float32])
+        if latents.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"X has {latents.shape[1]} latent coordinates, but {type(self).__name__} "
+                f"has latent_dim={self.latent_dim}."
+            )
+        return self._unstandardize(self._map_batches(latents, self._decode, standardize=False))
+
+    def sample(self, n_samples: int = 1, *, random_state=None) -> np.ndarray:
+        """Draw samples from the generator.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the latent draws.
+
+        Returns
+        -------
+        samples : ndarray of shape (n_samples, n_features_in_)
+            Generated samples in the original feature units.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        latents = check_random_state(random_state).standard_normal((n_samples, self.latent_dim))
+        return self.inverse_transform(latents)

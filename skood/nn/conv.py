@@ -1,0 +1,201 @@
+"""Convolutional generators and discriminator bodies for images stored as flat rows.
+
+Detectors keep scikit-learn's 2-D input ``(n_samples, C * H * W)``; these modules reshape to
+``(n, C, H, W)`` on the way in and flatten on the way out. Two families:
+
+* ``"small"``: the CPU-tolerable default (nearest-neighbour upsampling, average pooling,
+  channels 128-64-32), for sides divisible by 4 (28 x 28 MNIST needs no padding).
+* ``"reference"``: the AnoDLSGAN reference network (channels 1024-512-256-128, upsampling by
+  zero insertion and a binomial blur, blur-then-stride-2 downsampling), for sides divisible by
+  8 (MNIST zero-padded to 32 x 32). Tens of millions of parameters: a GPU network.
+
+Every convolution and linear layer can use an equalized learning rate; there is no
+normalisation layer (R1 and per-sample encoder targets assume per-sample networks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .equalized import EqualizedConv2d
+from .mlp import make_linear
+
+__all__ = ["ConvDiscriminatorBody", "ConvGenerator", "conv_networks"]
+
+_BINOMIAL = torch.tensor([1.0, 3.0, 3.0, 1.0])
+
+
+def _make_conv(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    *,
+    equalized_lr: bool,
+    generator: torch.Generator | None,
+) -> nn.Module:
+    if equalized_lr:
+        return EqualizedConv2d(in_channels, out_channels, kernel_size, generator=generator)
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+    # Same bounds as nn.Conv2d.reset_parameters, drawn from the given generator.
+    bound = 1.0 / (in_channels * kernel_size * kernel_size) ** 0.5
+    with torch.no_grad():
+        conv.weight.uniform_(-bound, bound, generator=generator)
+        conv.bias.uniform_(-bound, bound, generator=generator)
+    return conv
+
+
+class _BlurUpsample(nn.Module):
+    """2x upsampling by zero insertion followed by a 4x4 binomial blur (times 4)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        kernel = torch.outer(_BINOMIAL, _BINOMIAL)
+        self.register_buffer("kernel", 4 * kernel / kernel.sum(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = x.shape[1]
+        weight = self.kernel.to(x.dtype).expand(channels, 1, 4, 4)
+        return F.conv_transpose2d(x, weight, stride=2, padding=1, groups=channels)
+
+
+class _BlurDownsample(nn.Module):
+    """4x4 binomial blur, then stride-2 subsampling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        kernel = torch.outer(_BINOMIAL, _BINOMIAL)
+        self.register_buffer("kernel", kernel / kernel.sum(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = x.shape[1]
+        weight = self.kernel.to(x.dtype).expand(channels, 1, 4, 4)
+        return F.conv2d(F.pad(x, (1, 1, 1, 1)), weight, stride=2, groups=channels)
+
+
+class ConvGenerator(nn.Module):
+    """Latent vector to a flat image.
+
+    ``Linear(d -> widths[0] * h0 * w0)`` and LeakyReLU, then one stage per remaining width (2x
+    upsampling, two 3x3 convolutions with LeakyReLU), then a linear 1x1 convolution to the
+    image channels. Output shape ``(n, C * H * W)``.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        input_shape: Sequence[int],
+        widths: Sequence[int],
+        *,
+        upsampling: str = "nearest",
+        negative_slope: float = 0.2,
+        equalized_lr: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        channels, height, width = input_shape
+        factor = 2 ** (len(widths) - 1)
+        self.start_shape = (widths[0], height // factor, width // factor)
+        self.input_shape = tuple(input_shape)
+        options = {"equalized_lr": equalized_lr, "generator": generator}
+        self.project = make_linear(
+            latent_dim, widths[0] * (height // factor) * (width // factor), **options
+        )
+        self.activation = nn.LeakyReLU(negative_slope)
+        stages: list[nn.Module] = []
+        previous = widths[0]
+        for current in widths[1:]:
+            upsample = _BlurUpsample() if upsampling == "blur" else nn.Upsample(scale_factor=2)
+            stages += [
+                upsample,
+                _make_conv(previous, current, 3, **options),
+                nn.LeakyReLU(negative_slope),
+                _make_conv(current, current, 3, **options),
+                nn.LeakyReLU(negative_slope),
+            ]
+            previous = current
+        self.stages = nn.Sequential(*stages)
+        self.to_image = _make_conv(previous, channels, 1, **options)
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        x = self.activation(self.project(latent)).view(-1, *self.start_shape)
+        return self.to_image(self.stages(x)).flatten(1)
+
+
+class ConvDiscriminatorBody(nn.Module):
+    """Flat image to a feature vector: 1x1 stem, then per stage two 3x3 convolutions and 2x
+    downsampling; the output is the flattened last feature map (``out_features`` wide)."""
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        stem_width: int,
+        stages: Sequence[tuple[int, int]],
+        *,
+        downsampling: str = "average",
+        negative_slope: float = 0.2,
+        equalized_lr: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        channels, height, width = input_shape
+        self.input_shape = tuple(input_shape)
+        options = {"equalized_lr": equalized_lr, "generator": generator}
+        layers: list[nn.Module] = [
+            _make_conv(channels, stem_width, 1, **options),
+            nn.LeakyReLU(negative_slope),
+        ]
+        previous = stem_width
+        for middle, out in stages:
+            layers += [
+                _make_conv(previous, middle, 3, **options),
+                nn.LeakyReLU(negative_slope),
+                _make_conv(middle, out, 3, **options),
+                nn.LeakyReLU(negative_slope),
+                _BlurDownsample() if downsampling == "blur" else nn.AvgPool2d(2),
+            ]
+            previous = out
+        self.layers = nn.Sequential(*layers)
+        factor = 2 ** len(stages)
+        self.out_features = previous * (height // factor) * (width // factor)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x.view(-1, *self.input_shape)).flatten(1)
+
+
+def conv_networks(
+    architecture: str,
+    latent_dim: int,
+    input_shape: Sequence[int],
+    *,
+    negative_slope: float = 0.2,
+    equalized_lr: bool = True,
+    generator: torch.Generator | None = None,
+) -> tuple[ConvGenerator, ConvDiscriminatorBody]:
+    """The generator and discriminator body of ``architecture`` ("small" or "reference")."""
+    channels, height, width = input_shape
+    divisor = 4 if architecture == "small" else 8
+    if height % divisor or width % divisor:
+        raise ValueError(
+            f"architecture={architecture!r} needs image sides divisible by {divisor}, got "
+            f"input_shape={tuple(input_shape)}; pad the images (MNIST: 28 -> 32 for 'reference')."
+        )
+    options = {
+        "negative_slope": negative_slope,
+        "equalized_lr": equalized_lr,
+        "generator": generator,
+    }
+    if architecture == "small":
+        gen = ConvGenerator(latent_dim, input_shape, (128, 64, 32), **options)
+        body = ConvDiscriminatorBody(input_shape, 32, ((32, 64), (64, 128)), **options)
+    else:
+        gen = ConvGenerator(
+            latent_dim, input_shape, (1024, 512, 256, 128), upsampling="blur", **options
+        )
+        body = ConvDiscriminatorBody(
+            input_shape, 128, ((128, 256), (256, 512), (512, 1024)), downsampling="blur", **options
+        )
+    return gen, body

@@ -1,0 +1,50 @@
+"""A generator that carries DLSGAN's traced latent variance and the scale derived from it."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["ScaledLatentGenerator"]
+
+
+class ScaledLatentGenerator(nn.Module):
+    """Wrap a generator network with the traced variance ``v`` of its latent coordinates.
+
+    ``v`` is a buffer (saved, moved and pickled with the module, never trained). The latent scale
+    is ``s_i = sqrt(d * v_i / sum_j v_j)``, so that ``sum_i s_i**2 = d`` and a uniform ``v``
+    gives ``s = 1``. The network itself receives the scaled latent ``u = z * s``.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        Maps a scaled latent of shape ``(n, latent_dim)`` to a sample.
+    latent_dim : int
+        Number of latent coordinates.
+    dynamic_scale : bool, default=True
+        Derive the scale from ``v`` (DLSGAN). When False the scale stays 1 and ``v`` is only
+        traced (the InfoGAN and MSEGAN baselines, whose NLP score still uses it).
+    """
+
+    def __init__(self, network: nn.Module, latent_dim: int, *, dynamic_scale: bool = True) -> None:
+        super().__init__()
+        self.network = network
+        self.latent_dim = latent_dim
+        self.dynamic_scale = dynamic_scale
+        self.register_buffer("traced_variance", torch.ones(latent_dim))
+
+    def latent_scale(self) -> torch.Tensor:
+        """The scale ``s`` computed from the current traced variance (no gradient)."""
+        v = self.traced_variance
+        if not self.dynamic_scale:
+            return torch.ones_like(v)
+        return torch.sqrt(self.latent_dim * v / v.sum())
+
+    @torch.no_grad()
+    def trace(self, latent_predictions: torch.Tensor, decay: float) -> None:
+        """EMA update of ``v`` with the uncentred second moment of encoder predictions."""
+        second_moment = latent_predictions.detach().pow(2).mean(dim=0)
+        self.traced_variance.mul_(decay).add_(second_moment, alpha=1.0 - decay)
+
+    def forward(self, scaled_latent: torch.Tensor) -> torch.Tensor:
+        return self.network(scaled_latent)
