@@ -18,11 +18,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import warnings
 
 import numpy as np
-from _common import data_home, machine, machine_markdown, write_json, write_markdown
+from _common import RESULTS, data_home, machine, machine_markdown, write_json, write_markdown
 from joblib import Parallel, delayed
 from sklearn.ensemble import IsolationForest
 from sklearn.model_selection import train_test_split
@@ -55,9 +56,7 @@ def available_datasets(max_rows: int) -> list[str]:
     home = data_home()
     names = [f"odds:{name}" for name in list_odds(home) if name != "smtp"]
     names += [
-        f"adbench:{name}"
-        for name in list_adbench(home)
-        if name.lower() not in ADBENCH_DUPLICATES
+        f"adbench:{name}" for name in list_adbench(home) if name.lower() not in ADBENCH_DUPLICATES
     ]
     keep = []
     for name in names:
@@ -233,12 +232,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="*", help="e.g. arrhythmia odds:wbc adbench:yeast")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument(
+        "--large-rows",
+        type=int,
+        default=None,
+        help="sets with more rows than this get --large-seeds seeds",
+    )
+    parser.add_argument("--large-seeds", type=int, default=3)
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the datasets already in the result file"
+    )
     parser.add_argument("--max-rows", type=int, default=12000)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--output", default="tabular", help="result file stem")
     parser.add_argument("--no-baselines", action="store_true")
-    parser.add_argument("--gan-param", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a DLSGANDetector parameter (all variants)")
+    parser.add_argument(
+        "--gan-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a DLSGANDetector parameter (all variants)",
+    )
     args = parser.parse_args()
     gan_params = {}
     for item in args.gan_param:
@@ -257,12 +271,23 @@ def main() -> None:
         "gan_params": gan_params,
         "datasets": {},
     }
+    previous = RESULTS / f"{args.output}.json"
+    if args.resume and previous.is_file():
+        earlier = json.loads(previous.read_text())
+        if earlier.get("gan_params") == gan_params:
+            payload["datasets"] = earlier["datasets"]
+            payload["machine"]["command"] += f" (resumed; kept {len(earlier['datasets'])} sets)"
     for name in names:
+        if name in payload["datasets"]:
+            continue
         X, y = _load(name)
+        n_seeds = args.seeds
+        if args.large_rows is not None and X.shape[0] > args.large_rows:
+            n_seeds = min(args.seeds, args.large_seeds)
         start = time.perf_counter()
         per_seed = Parallel(n_jobs=args.n_jobs)(
             delayed(run_seed)(name, seed, gan_params, not args.no_baselines)
-            for seed in range(args.seeds)
+            for seed in range(n_seeds)
         )
         per_seed = [rows for rows in per_seed if rows]
         payload["datasets"][name] = {

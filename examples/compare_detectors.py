@@ -50,7 +50,7 @@ if args.plot:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(scores), figsize=(4 * len(scores), 3))
-    for axis, (name, values) in zip(axes, scores.items()):
+    for axis, (name, values) in zip(axes, scores.items(), strict=True):
         bins = np.histogram_bin_edges(values, bins=30)
         axis.hist(values[y_test == 1], bins=bins, alpha=0.6, label="inliers")
         axis.hist(values[y_test == -1], bins=bins, alpha=0.6, label="outliers")

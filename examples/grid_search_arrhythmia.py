@@ -16,9 +16,7 @@ from skood.datasets import load_arrhythmia
 from skood.metrics import outlier_auroc_scorer, roc_auc
 
 X, y = load_arrhythmia(return_X_y=True)
-X_train, X_test, y_train, y_test = train_test_split(
-    X, y, test_size=0.4, random_state=0, stratify=y
-)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.4, random_state=0, stratify=y)
 
 pipeline = make_pipeline(StandardScaler(), DLSGANDetector(max_epochs=20, random_state=0))
 search = GridSearchCV(

@@ -29,7 +29,7 @@ def _demo_detectors(random_state: int, device: str) -> dict:
     }
 
 
-def run_demo(n_seeds: int = 3, device: str = "auto", stream=sys.stdout) -> dict:
+def run_demo(n_seeds: int = 3, device: str = "auto", stream=None) -> dict:
     """Fit DLSGAN beside IsolationForest and OneClassSVM on the embedded Arrhythmia data.
 
     The protocol is the tabular benchmark's: a stratified 60/40 split per seed, a
@@ -43,6 +43,7 @@ def run_demo(n_seeds: int = 3, device: str = "auto", stream=sys.stdout) -> dict:
     from .datasets import load_arrhythmia
     from .metrics import average_precision, f1_at_contamination, roc_auc
 
+    stream = sys.stdout if stream is None else stream
     X, y = load_arrhythmia(return_X_y=True)
     print(
         f"Arrhythmia: {X.shape[0]} samples x {X.shape[1]} features, "
@@ -83,13 +84,14 @@ def run_demo(n_seeds: int = 3, device: str = "auto", stream=sys.stdout) -> dict:
     return results
 
 
-def _info(stream=sys.stdout) -> None:
+def _info(stream=None) -> None:
     import sklearn
     import skorch
     import torch
 
     from . import __version__
 
+    stream = sys.stdout if stream is None else stream
     print(f"skood {__version__}", file=stream)
     print(f"python {platform.python_version()} on {platform.platform()}", file=stream)
     print(

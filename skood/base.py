@@ -134,8 +134,7 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _forget_fit(self) -> None:
         for name in [key for key in vars(self) if key.endswith("_") and not key.startswith("__")]:
-            if name not in ("n_features_in_", "feature_names_in_"):
-                delattr(self, name)
+            delattr(self, name)
 
     def _standardizes(self) -> bool:
         """Whether to standardize; ``"auto"`` standardizes tables but not images."""
@@ -166,7 +165,8 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         dtype: torch.dtype = torch.float32,
     ) -> torch.Tensor:
         """Standardize, clip and cast a validated block of rows to a tensor on ``device``."""
-        standardized = (X - self.input_mean_) / self.input_scale_
+        with np.errstate(over="ignore"):  # overflow gives inf, which the clip below bounds
+            standardized = (X - self.input_mean_) / self.input_scale_
         np.clip(standardized, -_INPUT_CLIP, _INPUT_CLIP, out=standardized)
         device = self._device() if device is None else device
         return torch.as_tensor(standardized, dtype=dtype).to(device)

@@ -165,7 +165,7 @@ def tnr_at_tpr(y_true, scores, *, tpr=0.95, outlier_label=-1) -> float:
     if not 0 < tpr <= 1:
         raise ValueError(f"tpr must be in (0, 1], got {tpr!r}.")
     outlier, scores = _check(y_true, scores, outlier_label)
-    fpr_curve, tpr_curve, _ = _skm.roc_curve(~outlier, scores)
+    fpr_curve, tpr_curve, _ = _skm.roc_curve(~outlier, scores, drop_intermediate=False)
     # Where the curve runs flat at one TPR, keep its lowest FPR (first point): np.interp needs
     # distinct abscissae, and that threshold accepts the same inliers and fewest outliers.
     tpr_levels, first = np.unique(tpr_curve, return_index=True)

@@ -17,9 +17,7 @@ DETECTORS = [
 EXPECTED_FAILED_CHECKS: dict = {}
 
 
-@parametrize_with_checks(
-    DETECTORS, expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS
-)
+@parametrize_with_checks(DETECTORS, expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 

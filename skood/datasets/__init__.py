@@ -6,6 +6,7 @@ Every loader returns labels in scikit-learn's convention: +1 inlier, -1 outlier.
 """
 
 from ._base import get_data_home
+from ._images import load_fashion_mnist, load_mnist, scale_images
 from ._tabular import list_adbench, list_odds, load_adbench, load_arrhythmia, load_odds
 
 __all__ = [
@@ -14,5 +15,8 @@ __all__ = [
     "list_odds",
     "load_adbench",
     "load_arrhythmia",
+    "load_fashion_mnist",
+    "load_mnist",
     "load_odds",
+    "scale_images",
 ]

@@ -1,0 +1,34 @@
+"""python -m skood: the demo and info commands."""
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from skood.__main__ import main, run_demo
+
+
+def test_demo_prints_the_comparison_table():
+    stream = io.StringIO()
+    results = run_demo(n_seeds=1, device="cpu", stream=stream)
+    text = stream.getvalue()
+    for name in ("DLSGAN (NLP)", "DLSGAN (reconstruction)", "IsolationForest", "OneClassSVM"):
+        assert name in text
+        assert 0.6 < np.mean(results[name]["roc_auc"]) <= 1.0
+    assert "ROC AUC" in text and "F1" in text
+
+
+def test_info_and_argument_errors(capsys):
+    assert main(["info"]) == 0
+    assert "skood" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["demo", "--seeds", "0"])
+
+
+def test_module_entry_point_runs():
+    result = subprocess.run(
+        [sys.executable, "-m", "skood", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "demo" in result.stdout

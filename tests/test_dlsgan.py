@@ -1,0 +1,319 @@
+"""DLSGANDetector: the outlier contract, persistence, seeds, bad input, divergence, latent API."""
+
+import pickle
+import subprocess
+import sys
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skood import DLSGANDetector, TrainingDivergedError
+from skood.metrics import outlier_auroc_scorer
+
+TINY = {"max_epochs": 2, "latent_dim": 4, "hidden_dims": (16,), "device": "cpu", "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    rng = np.random.RandomState(0)
+    return rng.normal(size=(200, 5))
+
+
+@pytest.fixture(scope="module")
+def fitted(blobs):
+    return DLSGANDetector(**TINY).fit(blobs)
+
+
+@pytest.mark.parametrize("variant", ["dlsgan", "msegan", "infogan"])
+@pytest.mark.parametrize("score_type", ["nlp", "reconstruction"])
+def test_contract(blobs, variant, score_type):
+    det = DLSGANDetector(variant=variant, score_type=score_type, **TINY).fit(blobs)
+    scores = det.score_samples(blobs)
+    assert scores.dtype == np.float64 and scores.shape == (len(blobs),)
+    np.testing.assert_array_equal(det.decision_function(blobs), scores - det.offset_)
+    pred = det.predict(blobs)
+    np.testing.assert_array_equal(pred, np.where(scores - det.offset_ < 0, -1, 1))
+    assert set(np.unique(pred)) <= {-1, 1}
+    refit = DLSGANDetector(variant=variant, score_type=score_type, **TINY)
+    np.testing.assert_array_equal(refit.fit_predict(blobs), pred)
+
+
+@pytest.mark.parametrize("contamination", [0.05, 0.2])
+def test_contamination_sets_the_flagged_fraction(blobs, contamination):
+    det = DLSGANDetector(contamination=contamination, **TINY).fit(blobs)
+    assert np.mean(det.predict(blobs) == -1) == pytest.approx(contamination, abs=0.01)
+
+
+def test_separates_an_outlier_cluster():
+    rng = np.random.RandomState(1)
+    train = rng.normal(size=(300, 6))
+    test = np.vstack([rng.normal(size=(200, 6)), rng.normal(loc=6.0, size=(50, 6))])
+    is_inlier = np.r_[np.ones(200), np.zeros(50)]
+    for score_type in ("nlp", "reconstruction"):
+        det = DLSGANDetector(
+            max_epochs=10, latent_dim=8, hidden_dims=(32, 32), score_type=score_type,
+            device="cpu", random_state=0,
+        ).fit(train)  # fmt: skip
+        assert roc_auc_score(is_inlier, det.score_samples(test)) > 0.95
+
+
+def test_feature_names(blobs):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(blobs, columns=[f"f{i}" for i in range(blobs.shape[1])])
+    det = DLSGANDetector(**TINY).fit(frame)
+    assert det.n_features_in_ == 5
+    assert list(det.feature_names_in_) == list(frame.columns)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        det.score_samples(blobs)
+
+
+@pytest.mark.parametrize(
+    ("make_bad", "match"),
+    [
+        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.nan, X), "NaN"),
+        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.inf, X), "infinity"),
+        (lambda X: X[:, 0], "1D|2D"),
+        (lambda X: X[:0], "0 sample"),
+        (lambda X: X[:1], "1 sample"),
+        (lambda X: np.full(X.shape, "word", dtype=object), "convert|string"),
+    ],
+    ids=["nan", "inf", "1d", "empty", "one-sample", "strings"],
+)
+def test_bad_input_is_a_clear_value_error(blobs, fitted, make_bad, match):
+    bad = make_bad(blobs)
+    with pytest.raises(ValueError, match=match):
+        DLSGANDetector(**TINY).fit(bad)
+    if bad.ndim == 2 and len(bad) == 1:
+        assert fitted.score_samples(bad).shape == (1,)  # scoring one row is fine
+    elif bad.ndim == 2 and bad.dtype != object:
+        with pytest.raises(ValueError, match=match):
+            fitted.score_samples(bad)
+
+
+def test_wrong_width_at_predict(fitted, blobs):
+    with pytest.raises(ValueError, match="X has 4 features, but DLSGANDetector is expecting 5"):
+        fitted.predict(blobs[:, :4])
+
+
+def test_constant_column_is_fine(blobs):
+    X = blobs.copy()
+    X[:, 2] = 7.0
+    det = DLSGANDetector(**TINY).fit(X)
+    assert det.input_scale_[2] == 1.0
+    assert np.all(np.isfinite(det.score_samples(X)))
+
+
+def test_extreme_finite_inputs_score_finite(fitted):
+    extreme = np.array([[1e30] * 5, [-1e300] * 5, [1e-300] * 5, [np.finfo(float).max] * 5])
+    assert np.all(np.isfinite(fitted.score_samples(extreme)))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"contamination": 0.7}, {"latent_dim": 0}, {"variant": "x"}, {"device": "gpu7"},
+     {"hidden_dims": (0,)}, {"betas": (0.5,)}],
+)  # fmt: skip
+def test_bad_parameters_raise_at_fit(blobs, params):
+    with pytest.raises(ValueError):
+        DLSGANDetector(**{**TINY, **params}).fit(blobs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="only meaningful without a GPU")
+def test_cuda_without_a_gpu_is_an_error(blobs):
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        DLSGANDetector(**{**TINY, "device": "cuda"}).fit(blobs)
+
+
+def test_same_seed_same_scores_other_seed_other_scores(blobs):
+    first = DLSGANDetector(**TINY).fit(blobs).score_samples(blobs)
+    second = DLSGANDetector(**TINY).fit(blobs).score_samples(blobs)
+    np.testing.assert_array_equal(first, second)
+    other = DLSGANDetector(**{**TINY, "random_state": 1}).fit(blobs).score_samples(blobs)
+    assert not np.allclose(first, other)
+
+
+def test_fit_leaves_global_torch_random_state_alone(blobs):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    DLSGANDetector(**TINY).fit(blobs)
+    np.testing.assert_array_equal(torch.rand(3), expected)
+
+
+def test_clone_and_set_params(fitted, blobs):
+    copy = clone(fitted)
+    assert copy.get_params() == fitted.get_params()
+    assert not hasattr(copy, "net_")
+    copy.set_params(latent_dim=8).fit(blobs)
+    assert copy.transform(blobs).shape == (len(blobs), 8)
+
+
+def test_grid_search_in_a_pipeline_picks_a_model():
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(size=(150, 4)), rng.normal(loc=5.0, size=(30, 4))])
+    y = np.r_[np.ones(150, dtype=int), -np.ones(30, dtype=int)]
+    pipeline = Pipeline([("scale", StandardScaler()), ("det", DLSGANDetector(**TINY))])
+    search = GridSearchCV(
+        pipeline,
+        {"det__latent_dim": [4, 8]},
+        scoring=outlier_auroc_scorer,
+        cv=StratifiedKFold(3, shuffle=True, random_state=0),
+    ).fit(X, y)
+    assert search.best_params_["det__latent_dim"] in (4, 8)
+    assert search.best_score_ > 0.9
+
+
+def test_pickle_and_joblib_round_trips(fitted, blobs, tmp_path):
+    restored = pickle.loads(pickle.dumps(fitted))
+    path = tmp_path / "detector.joblib"
+    joblib.dump(fitted, path)
+    loaded = joblib.load(path)
+    for other in (restored, loaded):
+        np.testing.assert_array_equal(other.score_samples(blobs), fitted.score_samples(blobs))
+        np.testing.assert_array_equal(other.transform(blobs), fitted.transform(blobs))
+        np.testing.assert_array_equal(other.predict(blobs), fitted.predict(blobs))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU to fit on CUDA")
+def test_model_fitted_on_cuda_loads_on_cpu_only_process(blobs, tmp_path):
+    det = DLSGANDetector(**{**TINY, "device": "cuda"}).fit(blobs)
+    path = tmp_path / "cuda.pkl"
+    np.save(tmp_path / "X.npy", blobs)
+    np.save(tmp_path / "scores.npy", det.score_samples(blobs))
+    path.write_bytes(pickle.dumps(det))
+    code = (
+        "import pickle, numpy as np, warnings; warnings.simplefilter('ignore');"
+        f"det = pickle.loads(open({str(path)!r}, 'rb').read());"
+        f"X = np.load({str(tmp_path / 'X.npy')!r});"
+        f"expected = np.load({str(tmp_path / 'scores.npy')!r});"
+        "assert str(det.net_.device) == 'cpu', det.net_.device;"
+        "np.testing.assert_allclose(det.score_samples(X), expected, rtol=1e-5)"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, env={"CUDA_VISIBLE_DEVICES": ""} | _env()
+    )
+
+
+def _env():
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+
+
+def test_cuda_marked_model_loads_on_cpu_simulated(blobs):
+    # Without a GPU, exercise the same path: a net whose device says "cuda" unpickles on a
+    # CPU-only machine with skorch's warning and moves to the CPU.
+    det = DLSGANDetector(**TINY).fit(blobs)
+    expected = det.score_samples(blobs)
+    det.net_.device = "cuda"
+    payload = pickle.dumps(det)
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present; the real test above covers this")
+    with pytest.warns(UserWarning, match="not available"):
+        restored = pickle.loads(payload)
+    assert str(restored.net_.device) == "cpu"
+    np.testing.assert_array_equal(restored.score_samples(blobs), expected)
+
+
+def test_divergence_raises_and_leaves_the_detector_unfitted(blobs):
+    det = DLSGANDetector(**{**TINY, "lr": 1e8})
+    with pytest.raises(TrainingDivergedError, match="lr"):
+        det.fit(blobs)
+    assert isinstance(TrainingDivergedError("x"), FloatingPointError)
+    with pytest.raises(NotFittedError):
+        det.score_samples(blobs)
+
+
+def test_exploding_latent_variance_warns_and_scores_stay_finite(blobs):
+    det = DLSGANDetector(**{**TINY, "lr": 100.0, "max_epochs": 3})
+    with pytest.warns(ConvergenceWarning, match="lr"):
+        det.fit(blobs)
+    assert np.all(np.isfinite(det.score_samples(blobs)))
+
+
+def test_latent_space_methods(fitted, blobs):
+    latents = fitted.transform(blobs[:10])
+    assert latents.shape == (10, 4)
+    decoded = fitted.inverse_transform(latents)
+    assert decoded.shape == (10, 5)
+    np.testing.assert_array_equal(
+        fitted.sample(5, random_state=0), fitted.sample(5, random_state=0)
+    )
+    assert fitted.sample(5, random_state=0).shape == (5, 5)
+    with pytest.raises(ValueError, match="latent"):
+        fitted.inverse_transform(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="n_samples"):
+        fitted.sample(0)
+    assert len(fitted.get_feature_names_out()) == 4
+
+
+def test_generated_samples_are_in_original_units():
+    rng = np.random.RandomState(0)
+    X = 100.0 + 10.0 * rng.normal(size=(300, 3))
+    det = DLSGANDetector(**{**TINY, "max_epochs": 5}).fit(X)
+    assert np.all(np.abs(det.sample(200, random_state=0).mean(axis=0) - 100.0) < 30.0)
+    assert np.all(np.abs(det.inverse_transform(det.transform(X)).mean(axis=0) - 100.0) < 30.0)
+
+
+def test_history_records_every_loss(fitted, capsys):
+    assert len(fitted.history_) == TINY["max_epochs"]
+    for key in ("train_loss", "generator_loss", "encoder_loss", "r1_penalty", "dur"):
+        assert np.all(np.isfinite(fitted.history_[:, key]))
+    capsys.readouterr()
+    DLSGANDetector(**{**TINY, "verbose": 1}).fit(np.random.RandomState(0).normal(size=(50, 3)))
+    assert "generator_loss" in capsys.readouterr().out
+    DLSGANDetector(**TINY).fit(np.random.RandomState(0).normal(size=(50, 3)))
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("variant", ["dlsgan", "msegan", "infogan"])
+def test_latent_scale(blobs, variant):
+    det = DLSGANDetector(variant=variant, **TINY).fit(blobs)
+    assert det.latent_variance_.shape == det.latent_scale_.shape == (4,)
+    if variant == "dlsgan":
+        assert np.sum(det.latent_scale_**2) == pytest.approx(4, rel=1e-5)
+        assert not np.allclose(det.latent_scale_, 1.0)
+    else:
+        np.testing.assert_array_equal(det.latent_scale_, 1.0)
+
+
+def test_scores_do_not_depend_on_the_inference_batch(fitted, blobs):
+    small = clone(fitted).set_params(inference_batch_size=7)
+    small.__dict__.update({k: v for k, v in vars(fitted).items() if k.endswith("_")})
+    np.testing.assert_allclose(small.score_samples(blobs), fitted.score_samples(blobs), rtol=1e-10)
+    np.testing.assert_allclose(
+        fitted.score_samples(blobs[50:60]), fitted.score_samples(blobs)[50:60], rtol=1e-10
+    )
+
+
+def test_learning_rate_decays_every_epoch(blobs):
+    det = DLSGANDetector(**{**TINY, "lr": 1e-3, "lr_decay": 0.5, "max_epochs": 3}).fit(blobs)
+    for optimizer in (det.net_.optimizer_, det.net_.optimizer_discriminator_):
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.5**3)
+
+
+def test_image_networks_train_and_score():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(64, 1 * 8 * 8)).astype(np.float32)
+    det = DLSGANDetector(input_shape=(1, 8, 8), max_epochs=1, latent_dim=4, device="cpu",
+                         random_state=0).fit(X)  # fmt: skip
+    assert det.input_scale_.tolist() == [1.0] * 64  # images are not standardized by default
+    assert np.all(np.isfinite(det.score_samples(X)))
+    assert det.sample(3, random_state=0).shape == (3, 64)
+    with pytest.raises(ValueError, match="input_shape"):
+        DLSGANDetector(input_shape=(1, 4, 4), max_epochs=1, device="cpu").fit(X)
+
+
+def test_no_warnings_on_a_normal_fit(blobs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DLSGANDetector(**TINY).fit(blobs).predict(blobs)
