@@ -4,9 +4,10 @@ Detectors are scikit-learn outlier estimators (``fit``, ``score_samples``, ``dec
 ``predict``, ``fit_predict``) whose networks are PyTorch modules trained through skorch.
 """
 
+from .autoencoder import AutoencoderDetector
 from .dlsgan import DLSGANDetector
 from .exceptions import TrainingDivergedError
 
 __version__ = "0.1.0"
 
-__all__ = ["DLSGANDetector", "TrainingDivergedError", "__version__"]
+__all__ = ["AutoencoderDetector", "DLSGANDetector", "TrainingDivergedError", "__version__"]

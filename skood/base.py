@@ -83,10 +83,17 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         "verbose": ["verbose"],
     }
 
-    #: Precision of the network copies that score. Float64 makes the score of a row independent
-    #: of the batch it is scored in (float32 matrix products round differently for different
-    #: batch sizes), as scikit-learn's invariance checks require; training stays float32.
-    _inference_dtype = torch.float64
+    @property
+    def _inference_dtype(self) -> torch.dtype:
+        """Precision of the network copies that score.
+
+        Float64 for tables: the score of a row is then independent of the batch it is scored
+        in (float32 matrix products round differently for different batch sizes), as
+        scikit-learn's invariance checks require, at a small cost for MLPs. Convolutional image
+        networks score in float32, where float64 would be several times slower; training is
+        float32 in both cases.
+        """
+        return torch.float64 if getattr(self, "input_shape", None) is None else torch.float32
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod

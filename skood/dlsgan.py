@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from numbers import Integral, Real
+from numbers import Real
 
-import numpy as np
 import torch
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._latent import LatentModelMixin
 from ._training import AdversarialNet
 from .base import BaseDetector
-from .nn import MLP, DiscriminatorEncoder, ScaledLatentGenerator, conv_networks
 
 __all__ = ["DLSGANDetector"]
 
@@ -142,7 +138,7 @@ class _DLSGANNet(AdversarialNet):
         return {"loss": critic_loss}
 
 
-class DLSGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDetector):
+class DLSGANDetector(LatentModelMixin, BaseDetector):
     """Out-of-distribution detector based on a GAN with a dynamic latent scale (DLSGAN).
 
     A generator ``G`` and a network ``DE`` that is both discriminator and encoder are trained
@@ -264,19 +260,12 @@ class DLSGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
 
     _parameter_constraints: dict = {
         **BaseDetector._parameter_constraints,
-        "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "hidden_dims": [tuple, list],
-        "input_shape": [tuple, list, None],
-        "architecture": [StrOptions({"small", "reference"})],
+        **LatentModelMixin._network_constraints,
         "variant": [StrOptions({"dlsgan", "msegan", "infogan"})],
         "score_type": [StrOptions({"nlp", "reconstruction"})],
         "lambda_enc": [Interval(Real, 0, None, closed="left")],
         "lambda_r1": [Interval(Real, 0, None, closed="left")],
         "variance_decay": [Interval(Real, 0, 1, closed="left")],
-        "betas": [tuple, list],
-        "lr_decay": [Interval(Real, 0, 1, closed="right")],
-        "equalized_lr": ["boolean"],
-        "negative_slope": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -329,44 +318,14 @@ class DLSGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         self.verbose = verbose
 
     # ------------------------------------------------------------------ training
-    def _build_networks(self, n_features: int, seed: int):
-        init = torch.Generator().manual_seed(seed)
-        options = {
-            "negative_slope": self.negative_slope,
-            "equalized_lr": self.equalized_lr,
-            "generator": init,
-        }
-        if self.input_shape is None:
-            hidden = tuple(int(width) for width in self.hidden_dims)
-            if not hidden or any(width < 1 for width in hidden):
-                raise ValueError(
-                    f"hidden_dims must hold positive widths, got {self.hidden_dims!r}."
-                )
-            network = MLP(self.latent_dim, hidden, n_features, **options)
-            body = MLP(n_features, hidden, None, **options)
-        else:
-            shape = tuple(int(size) for size in self.input_shape)
-            if len(shape) != 3 or min(shape) < 1 or int(np.prod(shape)) != n_features:
-                raise ValueError(
-                    f"input_shape={self.input_shape!r} must be (channels, height, width) with "
-                    f"channels * height * width == n_features ({n_features})."
-                )
-            network, body = conv_networks(self.architecture, self.latent_dim, shape, **options)
-        generator = ScaledLatentGenerator(
-            network, self.latent_dim, dynamic_scale=self.variant == "dlsgan"
-        )
-        critic = DiscriminatorEncoder(
-            body,
-            self.latent_dim,
-            log_variance_head=self.variant == "infogan",
-            equalized_lr=self.equalized_lr,
-            generator=init,
-        )
-        return generator, critic
+    def _dynamic_scale(self) -> bool:
+        return self.variant == "dlsgan"
+
+    def _log_variance_head(self) -> bool:
+        return self.variant == "infogan"
 
     def _fit_networks(self, X: torch.Tensor, *, seed: int, device: torch.device) -> None:
-        if len(self.betas) != 2:
-            raise ValueError(f"betas must be a pair of floats, got {self.betas!r}.")
+        betas = self._adam_betas()
         generator, critic = self._build_networks(X.shape[1], seed)
         self.net_ = _DLSGANNet(
             generator,
@@ -378,7 +337,7 @@ class DLSGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
             lr_decay=self.lr_decay,
             seed=seed,
             optimizer=torch.optim.Adam,
-            optimizer__betas=tuple(float(beta) for beta in self.betas),
+            optimizer__betas=betas,
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
@@ -398,11 +357,6 @@ class DLSGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
                 stacklevel=2,
             )
 
-    @property
-    def _n_features_out(self) -> int:
-        # Output width of transform, used by get_feature_names_out.
-        return self.latent_dim
-
     # ------------------------------------------------------------------ scoring
     def _score_batch(self, X: torch.Tensor, networks: dict) -> torch.Tensor:
         generator, critic = networks["module"], networks["discriminator"]
@@ -415,73 +369,3 @@ class DLSGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
             return log_likelihood.sum(dim=1)
         reconstruction = generator(predicted * generator.latent_scale())
         return -(X - reconstruction).pow(2).mean(dim=1)
-
-    @staticmethod
-    def _encode(X: torch.Tensor, networks: dict) -> torch.Tensor:
-        return networks["discriminator"].encode(X)
-
-    @staticmethod
-    def _decode(latents: torch.Tensor, networks: dict) -> torch.Tensor:
-        generator = networks["module"]
-        return generator(latents * generator.latent_scale())
-
-    # ------------------------------------------------------------------ latent space
-    def transform(self, X):
-        """Encode samples to their predicted (unscaled) latent codes ``E(x)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples to encode.
-
-        Returns
-        -------
-        latents : ndarray of shape (n_samples, latent_dim)
-            The latent head of the discriminator/encoder.
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return self._map_batches(X, self._encode)
-
-    def inverse_transform(self, X):
-        """Decode latent codes to samples: ``G(z * s)`` in the original feature units.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, latent_dim)
-            Unscaled latent codes, as returned by :meth:`transform`.
-
-        Returns
-        -------
-        samples : ndarray of shape (n_samples, n_features_in_)
-            Generated samples.
-        """
-        check_is_fitted(self)
-        latents = check_array(X, dtype=[np.float64, np.float32])
-        if latents.shape[1] != self.latent_dim:
-            raise ValueError(
-                f"X has {latents.shape[1]} latent coordinates, but {type(self).__name__} "
-                f"has latent_dim={self.latent_dim}."
-            )
-        return self._unstandardize(self._map_batches(latents, self._decode, standardize=False))
-
-    def sample(self, n_samples: int = 1, *, random_state=None) -> np.ndarray:
-        """Draw samples from the generator.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Number of samples.
-        random_state : int, RandomState instance or None, default=None
-            Seed of the latent draws.
-
-        Returns
-        -------
-        samples : ndarray of shape (n_samples, n_features_in_)
-            Generated samples in the original feature units.
-        """
-        check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
-        latents = check_random_state(random_state).standard_normal((n_samples, self.latent_dim))
-        return self.inverse_transform(latents)

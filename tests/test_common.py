@@ -3,7 +3,7 @@
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skood import DLSGANDetector
+from skood import AutoencoderDetector, DLSGANDetector
 
 FAST = {"max_epochs": 2, "latent_dim": 4, "hidden_dims": (16,), "random_state": 0, "device": "cpu"}
 
@@ -11,6 +11,7 @@ DETECTORS = [
     DLSGANDetector(variant="dlsgan", **FAST),
     DLSGANDetector(variant="msegan", score_type="reconstruction", **FAST),
     DLSGANDetector(variant="infogan", **FAST),
+    AutoencoderDetector(**FAST),
 ]
 
 # Checks expected to fail, with the reason; none at present.
@@ -22,6 +23,6 @@ def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("estimator", DETECTORS, ids=lambda e: e.variant)
+@pytest.mark.parametrize("estimator", DETECTORS, ids=lambda e: type(e).__name__)
 def test_detectors_have_docstring_examples(estimator):
     assert "Examples" in type(estimator).__doc__

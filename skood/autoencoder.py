@@ -1,0 +1,180 @@
+"""AutoencoderDetector: reconstruction error of an autoencoder, the DLSGAN papers' baseline."""
+
+from __future__ import annotations
+
+import torch
+
+from ._latent import LatentModelMixin
+from ._training import AdversarialNet
+from .base import BaseDetector
+
+__all__ = ["AutoencoderDetector"]
+
+
+class _AutoencoderNet(AdversarialNet):
+    """Encoder (``discriminator_``'s body and latent head) and decoder (``module_``) trained
+    jointly on the mean squared reconstruction error; ``train_loss`` is that error."""
+
+    def initialize_optimizer(self, *args, **kwargs):
+        # One optimizer over both networks: they minimise one loss together. The adversarial
+        # head of the encoder network is unused and gets no gradient.
+        params, options = self.get_params_for_optimizer(
+            "optimizer",
+            [*self.module_.named_parameters(), *self.discriminator_.named_parameters()],
+        )
+        self.optimizer_ = self.optimizer(*params, **options)
+        return self
+
+    def train_step(self, batch, **fit_params):
+        self._set_training(True)
+        decoder, encoder = self.module_, self.discriminator_
+        reconstruction = decoder(encoder.encode(batch))
+        loss = (batch - reconstruction).pow(2).mean()
+        self.optimizer_.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer_.step()
+        self.record_losses({"train_loss": loss})
+        return {"loss": loss}
+
+
+class AutoencoderDetector(LatentModelMixin, BaseDetector):
+    """Outlier detector scoring samples by the reconstruction error of an autoencoder.
+
+    The encoder is the DLSGAN discriminator/encoder network's body and latent head, the decoder
+    is the DLSGAN generator network, and both minimise ``mean((x - G(E(x)))**2)`` with the same
+    optimizer settings and schedule as :class:`~skood.DLSGANDetector`: the autoencoder baseline
+    of the follow-up DLSGAN paper. ``score_samples = -mean((x - G(E(x)))**2)`` per sample.
+
+    Parameters
+    ----------
+    latent_dim : int, default=32
+        Width of the bottleneck.
+    hidden_dims : tuple of int, default=(128, 128)
+        Hidden widths of the encoder and decoder MLPs (tables).
+    input_shape : tuple (channels, height, width) or None, default=None
+        Convolutional networks for flattened images, as in :class:`~skood.DLSGANDetector`.
+    architecture : {"small", "reference"}, default="small"
+        Convolutional architecture when ``input_shape`` is set.
+    lr : float, default=1e-3
+        Adam learning rate.
+    betas : tuple of float, default=(0.0, 0.99)
+        Adam coefficients.
+    lr_decay : float, default=0.95
+        Learning-rate factor applied after every epoch.
+    max_epochs : int, default=30
+        Passes over the training data.
+    batch_size : int, default=32
+        Rows per step.
+    equalized_lr : bool, default=True
+        Equalized-learning-rate layers.
+    negative_slope : float, default=0.2
+        LeakyReLU slope.
+    standardize : bool or "auto", default="auto"
+        Standardize tables inside the detector; images are taken as given (``"auto"``).
+    contamination : float in (0, 0.5], default=0.1
+        Expected fraction of outliers in the training data; sets ``offset_``.
+    inference_batch_size : int, default=8192
+        Rows scored at a time.
+    device : str, default="auto"
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation and batch order.
+    verbose : int, default=0
+        Print the loss and duration of every epoch.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        ``net_.module_`` is the decoder, ``net_.discriminator_`` holds the encoder.
+    history_ : skorch.history.History
+        The reconstruction loss per batch and per epoch.
+    offset_ : float
+        Threshold on ``score_samples`` from ``contamination``.
+    input_mean_, input_scale_ : ndarray of shape (n_features_in_,)
+        Standardization statistics.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen during fit, when X has string column names.
+
+    See Also
+    --------
+    DLSGANDetector : The GAN whose networks this autoencoder shares.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skood import AutoencoderDetector
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 4))
+    >>> detector = AutoencoderDetector(max_epochs=5, latent_dim=2, random_state=0).fit(X)
+    >>> detector.predict(np.array([[0.0, 0.0, 0.0, 0.0], [9.0, -9.0, 9.0, -9.0]]))
+    array([ 1, -1])
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDetector._parameter_constraints,
+        **LatentModelMixin._network_constraints,
+    }
+
+    def __init__(
+        self,
+        *,
+        latent_dim: int = 32,
+        hidden_dims: tuple[int, ...] = (128, 128),
+        input_shape: tuple[int, int, int] | None = None,
+        architecture: str = "small",
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.0, 0.99),
+        lr_decay: float = 0.95,
+        max_epochs: int = 30,
+        batch_size: int = 32,
+        equalized_lr: bool = True,
+        negative_slope: float = 0.2,
+        standardize: bool | str = "auto",
+        contamination: float = 0.1,
+        inference_batch_size: int = 8192,
+        device: str = "auto",
+        random_state=None,
+        verbose: int = 0,
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.hidden_dims = hidden_dims
+        self.input_shape = input_shape
+        self.architecture = architecture
+        self.lr = lr
+        self.betas = betas
+        self.lr_decay = lr_decay
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.equalized_lr = equalized_lr
+        self.negative_slope = negative_slope
+        self.standardize = standardize
+        self.contamination = contamination
+        self.inference_batch_size = inference_batch_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _fit_networks(self, X: torch.Tensor, *, seed: int, device: torch.device) -> None:
+        betas = self._adam_betas()
+        decoder, encoder = self._build_networks(X.shape[1], seed)
+        self.net_ = _AutoencoderNet(
+            decoder,
+            partners={"discriminator": encoder},
+            lr_decay=self.lr_decay,
+            seed=seed,
+            criterion=torch.nn.MSELoss,
+            optimizer=torch.optim.Adam,
+            optimizer__betas=betas,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            device=str(device),
+            verbose=self.verbose,
+        )
+        self.net_.fit(X, None)
+
+    def _score_batch(self, X: torch.Tensor, networks: dict) -> torch.Tensor:
+        reconstruction = networks["module"](networks["discriminator"].encode(X))
+        return -(X - reconstruction).pow(2).mean(dim=1)
