@@ -119,6 +119,9 @@ class AdversarialNet(NeuralNet):
     ``device``.
     """
 
+    #: History keys recorded per epoch but left out of the printed log (vectors, say).
+    unprinted_keys: tuple[str, ...] = ()
+
     def __init__(
         self,
         module: torch.nn.Module,
@@ -147,7 +150,7 @@ class AdversarialNet(NeuralNet):
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
             *losses,
             ("lr_decay", LearningRateDecay(self.lr_decay)),
-            ("print_log", PrintLog()),
+            ("print_log", PrintLog(keys_ignored=list(self.unprinted_keys))),
         ]
 
     def initialize_module(self):

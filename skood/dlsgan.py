@@ -78,6 +78,14 @@ class _DLSGANNet(AdversarialNet):
             **kwargs,
         )
 
+    unprinted_keys = ("traced_variance",)
+
+    def on_epoch_end(self, net, **kwargs):
+        super().on_epoch_end(net, **kwargs)
+        # The trace after every epoch: its sorted spectrum shows which latent coordinates the
+        # generator keeps (DLSGAN's unused ones shrink; the baselines' stay flat).
+        self.history.record("traced_variance", self.module_.traced_variance.tolist())
+
     def _adversarial(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
         # NSGAN: softplus(-a) for "real", softplus(a) for "fake", i.e. BCE with logits.
         target = torch.ones_like(logits) if real else torch.zeros_like(logits)
@@ -220,7 +228,8 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
         The fitted skorch net; ``net_.module_`` is the generator, ``net_.discriminator_`` the
         discriminator/encoder.
     history_ : skorch.history.History
-        Every recorded loss, per batch and per epoch.
+        Every recorded loss, per batch and per epoch, and the traced variance after each
+        epoch (``history_[:, "traced_variance"]``).
     latent_variance_ : ndarray of shape (latent_dim,)
         Final traced variance ``v`` used by the NLP score.
     latent_scale_ : ndarray of shape (latent_dim,)

@@ -268,9 +268,13 @@ def test_history_records_every_loss(fitted, capsys):
     assert len(fitted.history_) == TINY["max_epochs"]
     for key in ("train_loss", "generator_loss", "encoder_loss", "r1_penalty", "dur"):
         assert np.all(np.isfinite(fitted.history_[:, key]))
+    spectrum = np.array(fitted.history_[:, "traced_variance"])
+    assert spectrum.shape == (TINY["max_epochs"], TINY["latent_dim"])
+    np.testing.assert_allclose(spectrum[-1], fitted.latent_variance_, rtol=1e-6)
     capsys.readouterr()
     DLSGANDetector(**{**TINY, "verbose": 1}).fit(np.random.RandomState(0).normal(size=(50, 3)))
-    assert "generator_loss" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "generator_loss" in printed and "traced_variance" not in printed
     DLSGANDetector(**TINY).fit(np.random.RandomState(0).normal(size=(50, 3)))
     assert capsys.readouterr().out == ""
 
