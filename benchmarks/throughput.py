@@ -43,7 +43,14 @@ def worker(name: str, rows: int) -> dict:
         detector = IsolationForest(random_state=0)
     detector.fit(X)
     rng = np.random.default_rng(0)
-    big = X.mean(0) + X.std(0) * rng.standard_normal((rows, X.shape[1]))
+    # Filled in blocks so that making the input leaves no temporaries in the peak.
+    big = np.empty((rows, X.shape[1]))
+    mean, std = X.mean(0), X.std(0)
+    for start in range(0, rows, 50_000):
+        block = big[start : start + 50_000]
+        rng.standard_normal(out=block)
+        block *= std
+        block += mean
     detector.score_samples(big[:1000])  # warm-up
     before = _peak_rss_mb()
     start = time.perf_counter()
@@ -87,14 +94,15 @@ def main() -> None:
         "",
         machine_markdown(payload["machine"]),
         "",
-        "| detector | seconds | rows / s | vs IsolationForest | extra peak memory (MB) |",
-        "|---|---|---|---|---|",
+        "| detector | seconds | rows / s | vs IsolationForest | peak memory (MB) | "
+        "peak above input + model (MB) |",
+        "|---|---|---|---|---|---|",
     ]
     for r in results:
         speedup = forest["seconds"] / r["seconds"]
         lines.append(
             f"| {r['detector']} | {r['seconds']:.1f} | {r['rows_per_s']:,.0f} | "
-            f"{speedup:.2f}x | {r['extra_peak_mb']:.0f} |"
+            f"{speedup:.2f}x | {r['peak_rss_mb']:.0f} | {r['extra_peak_mb']:.0f} |"
         )
     lines.append("")
     lines.append(

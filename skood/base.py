@@ -207,7 +207,7 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         """
         networks = self._inference_networks()
         device = self._device()
-        outputs = []
+        output = None
         with torch.inference_mode():
             for start in range(0, X.shape[0], self.inference_batch_size):
                 block = X[start : start + self.inference_batch_size]
@@ -215,8 +215,13 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
                     batch = self._as_tensor(block, device, self._inference_dtype)
                 else:
                     batch = torch.as_tensor(block, dtype=self._inference_dtype, device=device)
-                outputs.append(function(batch, networks).double().cpu().numpy())
-        return np.concatenate(outputs, axis=0)
+                result = function(batch, networks).double().cpu().numpy()
+                if output is None:
+                    # One preallocated result: per-batch pieces kept alive between the large
+                    # freed temporaries fragment the heap and inflate memory on big inputs.
+                    output = np.empty((X.shape[0], *result.shape[1:]))
+                output[start : start + len(result)] = result
+        return output
 
     # ------------------------------------------------------------------ scores
     def _score_validated(self, X: np.ndarray) -> np.ndarray:
