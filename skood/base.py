@@ -179,14 +179,20 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         return torch.as_tensor(standardized, dtype=dtype).to(device)
 
     def _inference_networks(self) -> dict[str, torch.nn.Module]:
-        """Evaluation-mode copies of the fitted networks in ``_inference_dtype``.
+        """The fitted networks in ``_inference_dtype``, for scoring.
 
-        Copies, so that scoring never changes the fitted estimator (mode or precision).
+        Float64 copies for tables, so that scoring never changes the fitted estimator; the
+        float32 networks themselves for images.
         """
         networks = {}
         for name in self.net_._modules:
             module = getattr(self.net_, name + "_")
-            networks[name] = copy.deepcopy(module).to(self._inference_dtype).eval()
+            if self._inference_dtype == torch.float32:
+                # Already in the training precision, and forward passes change no state (there
+                # are no normalisation or dropout layers): no copy of a large image network.
+                networks[name] = module
+            else:
+                networks[name] = copy.deepcopy(module).to(self._inference_dtype).eval()
         return networks
 
     def _unstandardize(self, X: np.ndarray) -> np.ndarray:
