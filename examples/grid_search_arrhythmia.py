@@ -4,7 +4,7 @@ The outlier scorer ranks by ``decision_function`` with outliers as the positive 
 follow scikit-learn's convention (+1 inlier, -1 outlier), as ``load_arrhythmia`` returns them.
 The search uses only the training part; the held-out part is scored once at the end.
 
-Run: ``python examples/grid_search_arrhythmia.py`` (about a minute on 2 CPU cores).
+Run: ``python examples/grid_search_arrhythmia.py`` (under a minute on 2 CPU cores).
 """
 
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
