@@ -23,7 +23,12 @@ otherwise; TNR/FPR at a TPR treat inliers as positive, as the OOD literature doe
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+from typing import Literal
+
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn import metrics as _skm
 from sklearn.utils import check_random_state
 
@@ -42,7 +47,7 @@ __all__ = [
 ]
 
 
-def _is_outlier(y_true, outlier_label) -> np.ndarray:
+def _is_outlier(y_true: ArrayLike, outlier_label: int) -> np.ndarray:
     """Boolean mask of outliers, after checking that the labels follow the stated convention."""
     y_true = np.asarray(y_true)
     if y_true.ndim != 1:
@@ -60,11 +65,14 @@ def _is_outlier(y_true, outlier_label) -> np.ndarray:
         raise ValueError(f"outlier_label must be -1 or 1, got {outlier_label!r}.")
     present = set(np.unique(y_true).tolist())
     if not present <= allowed:
-        raise ValueError(f"y_true contains labels {sorted(present)}; {hint}")
+        raise ValueError(f"y_true contains labels {sorted(present, key=str)}; {hint}")
     return y_true == outlier_label
 
 
-def _check(y_true, scores, outlier_label, *, need_both: bool = True):
+def _check(
+    y_true: ArrayLike, scores: ArrayLike, outlier_label: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Outlier mask and float64 scores, validated for a ranking metric."""
     outlier = _is_outlier(y_true, outlier_label)
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 1 or scores.shape[0] != outlier.shape[0]:
@@ -74,15 +82,18 @@ def _check(y_true, scores, outlier_label, *, need_both: bool = True):
         )
     if not np.all(np.isfinite(scores)):
         raise ValueError("scores contain NaN or infinite values.")
-    if need_both and (outlier.all() or not outlier.any()):
+    if outlier.all() or not outlier.any():
         raise ValueError(
             "y_true holds a single class; ranking metrics need both inliers and outliers."
         )
     return outlier, scores
 
 
-def roc_auc(y_true, scores, *, outlier_label=-1) -> float:
+def roc_auc(y_true: ArrayLike, scores: ArrayLike, *, outlier_label: int = -1) -> float:
     """Area under the ROC curve with outliers as the positive class.
+
+    Outliers are ranked by ``-scores``. AUROC is symmetric in the choice of positive class, but
+    computing it this way keeps the sign convention in one visible place.
 
     Parameters
     ----------
@@ -91,7 +102,7 @@ def roc_auc(y_true, scores, *, outlier_label=-1) -> float:
     scores : array-like of shape (n_samples,)
         Normality scores, higher = more normal (``score_samples``, ``decision_function``).
     outlier_label : {-1, 1}, default=-1
-        The label that marks outliers.
+        The label that marks outliers: -1 for scikit-learn's labels, 1 for ODDS/PyOD 0/1 labels.
 
     Returns
     -------
@@ -108,13 +119,23 @@ def roc_auc(y_true, scores, *, outlier_label=-1) -> float:
     return float(_skm.roc_auc_score(outlier, -scores))
 
 
-def average_precision(y_true, scores, *, outlier_label=-1, positive="outlier") -> float:
+def average_precision(
+    y_true: ArrayLike,
+    scores: ArrayLike,
+    *,
+    outlier_label: int = -1,
+    positive: Literal["outlier", "inlier"] = "outlier",
+) -> float:
     """Average precision (area under the precision-recall curve).
 
     Parameters
     ----------
-    y_true, scores, outlier_label
-        As in :func:`roc_auc`.
+    y_true : array-like of shape (n_samples,)
+        +1 inlier / -1 outlier (or 0/1 with ``outlier_label=1``).
+    scores : array-like of shape (n_samples,)
+        Normality scores, higher = more normal.
+    outlier_label : {-1, 1}, default=-1
+        The label that marks outliers.
     positive : {"outlier", "inlier"}, default="outlier"
         ``"outlier"`` gives AUPR-Out (outliers positive, ranked by ``-scores``); ``"inlier"``
         gives AUPR-In (inliers positive, ranked by ``scores``).
@@ -122,60 +143,114 @@ def average_precision(y_true, scores, *, outlier_label=-1, positive="outlier") -
     Returns
     -------
     ap : float
+        :func:`sklearn.metrics.average_precision_score` for the chosen positive class; its
+        chance level is that class's share of the samples.
 
     Examples
     --------
     >>> from skood.metrics import average_precision
     >>> average_precision([1, 1, -1], [0.9, 0.8, 0.1])
     1.0
+    >>> average_precision([1, 1, -1], [0.9, 0.8, 0.1], positive="inlier")
+    1.0
     """
+    if positive not in ("outlier", "inlier"):
+        raise ValueError(f"positive must be 'outlier' or 'inlier', got {positive!r}.")
     outlier, scores = _check(y_true, scores, outlier_label)
     if positive == "outlier":
         return float(_skm.average_precision_score(outlier, -scores))
-    if positive == "inlier":
-        return float(_skm.average_precision_score(~outlier, scores))
-    raise ValueError(f"positive must be 'outlier' or 'inlier', got {positive!r}.")
+    return float(_skm.average_precision_score(~outlier, scores))
 
 
-def tnr_at_tpr(y_true, scores, *, tpr=0.95, outlier_label=-1) -> float:
+def tnr_at_tpr(
+    y_true: ArrayLike, scores: ArrayLike, *, tpr: float = 0.95, outlier_label: int = -1
+) -> float:
     """Fraction of outliers rejected at the threshold that accepts ``tpr`` of the inliers.
 
-    Inliers are the positive class: the ROC curve is computed on ``scores`` with inliers
-    positive and ``TNR = 1 - FPR`` is interpolated at the requested TPR
-    (``np.interp(tpr, tpr_curve, 1 - fpr_curve)``), as the OOD literature reports it; along a
-    flat stretch of the curve the lowest FPR is used.
+    Inliers (in-distribution) are the positive class: the ROC curve is computed on ``scores``
+    with inliers positive, and ``TNR = 1 - FPR`` is read off it at the requested TPR by linear
+    interpolation (``np.interp(tpr, tpr_curve, 1 - fpr_curve)``), as the OOD literature reports
+    "TNR at 95% TPR". Where the curve runs flat at exactly the requested TPR, the lowest FPR of
+    that stretch is used.
 
     Parameters
     ----------
-    y_true, scores, outlier_label
-        As in :func:`roc_auc`.
+    y_true : array-like of shape (n_samples,)
+        +1 inlier / -1 outlier (or 0/1 with ``outlier_label=1``).
+    scores : array-like of shape (n_samples,)
+        Normality scores, higher = more normal.
     tpr : float in (0, 1], default=0.95
         Fraction of inliers accepted.
+    outlier_label : {-1, 1}, default=-1
+        The label that marks outliers.
 
     Returns
     -------
     tnr : float
+        Fraction of outliers scoring below the threshold, in [0, 1].
 
     Examples
     --------
     >>> from skood.metrics import tnr_at_tpr
     >>> tnr_at_tpr([1, 1, 1, 1, -1, -1], [6, 5, 4, 3, 2, 1], tpr=1.0)
     1.0
+    >>> tnr_at_tpr([1, 1, 1, 1, -1, -1], [6, 5, 3, 1, 4, 0], tpr=0.75)
+    0.5
     """
     if not 0 < tpr <= 1:
         raise ValueError(f"tpr must be in (0, 1], got {tpr!r}.")
     outlier, scores = _check(y_true, scores, outlier_label)
     fpr_curve, tpr_curve, _ = _skm.roc_curve(~outlier, scores, drop_intermediate=False)
-    # Where the curve runs flat at one TPR, keep its lowest FPR (first point): np.interp needs
-    # distinct abscissae, and that threshold accepts the same inliers and fewest outliers.
-    tpr_levels, first = np.unique(tpr_curve, return_index=True)
-    return float(np.interp(tpr, tpr_levels, 1.0 - fpr_curve[first]))
+    return _interpolate_tnr(tpr_curve, 1.0 - fpr_curve, tpr)
 
 
-def fpr_at_tpr(y_true, scores, *, tpr=0.95, outlier_label=-1) -> float:
+def _interpolate_tnr(tpr_curve: np.ndarray, tnr_curve: np.ndarray, tpr: float) -> float:
+    """TNR along the ROC curve at ``tpr``, where the curve may run flat at one TPR.
+
+    ``np.interp`` needs distinct abscissae, so each TPR level is kept once per side: a level hit
+    exactly takes its highest TNR (that threshold accepts the same inliers and the fewest
+    outliers); between two levels the curve's own segment is followed, from the last point of the
+    lower level to the first point of the upper one. Deduplicating to a single point per level
+    would interpolate from the wrong end of a flat stretch and overstate the TNR.
+    """
+    levels, first = np.unique(tpr_curve, return_index=True)
+    last = np.r_[first[1:] - 1, len(tpr_curve) - 1]
+    # Tolerance: tpr_curve holds ratios k / n_inliers, which a requested 0.95 may miss by an ulp.
+    upper = int(np.searchsorted(levels, tpr - 1e-12))
+    if abs(levels[upper] - tpr) <= 1e-12:
+        return float(tnr_curve[first[upper]])
+    lower = upper - 1  # levels[0] is 0 and tpr > 0, so a lower level exists
+    return float(
+        np.interp(
+            tpr,
+            [levels[lower], levels[upper]],
+            [tnr_curve[last[lower]], tnr_curve[first[upper]]],
+        )
+    )
+
+
+def fpr_at_tpr(
+    y_true: ArrayLike, scores: ArrayLike, *, tpr: float = 0.95, outlier_label: int = -1
+) -> float:
     """Fraction of outliers accepted at the threshold that accepts ``tpr`` of the inliers.
 
-    ``1 - tnr_at_tpr``; see :func:`tnr_at_tpr`.
+    ``1 - tnr_at_tpr``: the "FPR at 95% TPR" of the OOD literature; see :func:`tnr_at_tpr`.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        +1 inlier / -1 outlier (or 0/1 with ``outlier_label=1``).
+    scores : array-like of shape (n_samples,)
+        Normality scores, higher = more normal.
+    tpr : float in (0, 1], default=0.95
+        Fraction of inliers accepted.
+    outlier_label : {-1, 1}, default=-1
+        The label that marks outliers.
+
+    Returns
+    -------
+    fpr : float
+        Fraction of outliers scoring at or above the threshold, in [0, 1]; lower is better.
 
     Examples
     --------
@@ -186,24 +261,38 @@ def fpr_at_tpr(y_true, scores, *, tpr=0.95, outlier_label=-1) -> float:
     return 1.0 - tnr_at_tpr(y_true, scores, tpr=tpr, outlier_label=outlier_label)
 
 
-def balanced_roc_auc(y_true, scores, *, n_repeats=5, random_state=None, outlier_label=-1) -> float:
+def balanced_roc_auc(
+    y_true: ArrayLike,
+    scores: ArrayLike,
+    *,
+    n_repeats: int = 5,
+    random_state: int | np.random.RandomState | None = None,
+    outlier_label: int = -1,
+) -> float:
     """ROC AUC on equal numbers of inliers and outliers, averaged over random subsamples.
 
     The larger class is subsampled without replacement to the size of the smaller one, as the
-    approximate-mass paper evaluates; the mean over ``n_repeats`` draws is returned.
+    approximate-mass paper evaluates; the mean over ``n_repeats`` draws is returned. When the
+    classes are already the same size one draw is all there is, and the result is
+    :func:`roc_auc`.
 
     Parameters
     ----------
-    y_true, scores, outlier_label
-        As in :func:`roc_auc`.
+    y_true : array-like of shape (n_samples,)
+        +1 inlier / -1 outlier (or 0/1 with ``outlier_label=1``).
+    scores : array-like of shape (n_samples,)
+        Normality scores, higher = more normal.
     n_repeats : int, default=5
         Number of subsamples (only matters when the classes differ in size).
     random_state : int, RandomState instance or None, default=None
         Seed of the subsampling.
+    outlier_label : {-1, 1}, default=-1
+        The label that marks outliers.
 
     Returns
     -------
     auc : float
+        Mean ROC AUC over the subsamples.
 
     Examples
     --------
@@ -212,8 +301,8 @@ def balanced_roc_auc(y_true, scores, *, n_repeats=5, random_state=None, outlier_
     1.0
     """
     outlier, scores = _check(y_true, scores, outlier_label)
-    if n_repeats < 1:
-        raise ValueError(f"n_repeats must be at least 1, got {n_repeats!r}.")
+    if isinstance(n_repeats, bool) or not isinstance(n_repeats, int | np.integer) or n_repeats < 1:
+        raise ValueError(f"n_repeats must be a positive integer, got {n_repeats!r}.")
     rng = check_random_state(random_state)
     inliers, outliers = np.flatnonzero(~outlier), np.flatnonzero(outlier)
     size = min(len(inliers), len(outliers))
@@ -226,7 +315,13 @@ def balanced_roc_auc(y_true, scores, *, n_repeats=5, random_state=None, outlier_
     return float(np.mean(values))
 
 
-def f1_at_contamination(y_true, scores, *, contamination=None, outlier_label=-1) -> float:
+def f1_at_contamination(
+    y_true: ArrayLike,
+    scores: ArrayLike,
+    *,
+    contamination: float | None = None,
+    outlier_label: int = -1,
+) -> float:
     """F1 (outliers positive) when the lowest-scoring ``contamination`` fraction is flagged.
 
     The threshold is the ``100 * contamination`` percentile of ``scores`` and samples strictly
@@ -235,14 +330,20 @@ def f1_at_contamination(y_true, scores, *, contamination=None, outlier_label=-1)
 
     Parameters
     ----------
-    y_true, scores, outlier_label
-        As in :func:`roc_auc`.
+    y_true : array-like of shape (n_samples,)
+        +1 inlier / -1 outlier (or 0/1 with ``outlier_label=1``).
+    scores : array-like of shape (n_samples,)
+        Normality scores, higher = more normal.
     contamination : float in (0, 1) or None, default=None
-        Fraction to flag; None uses the true outlier fraction of ``y_true``.
+        Fraction to flag; None uses the true outlier fraction of ``y_true`` (the PyOD
+        benchmark protocol).
+    outlier_label : {-1, 1}, default=-1
+        The label that marks outliers.
 
     Returns
     -------
     f1 : float
+        :func:`sklearn.metrics.f1_score` with outliers as the positive class.
 
     Examples
     --------
@@ -252,7 +353,7 @@ def f1_at_contamination(y_true, scores, *, contamination=None, outlier_label=-1)
     """
     outlier, scores = _check(y_true, scores, outlier_label)
     if contamination is None:
-        contamination = outlier.mean()
+        contamination = float(outlier.mean())
     if not 0 < contamination < 1:
         raise ValueError(f"contamination must be in (0, 1), got {contamination!r}.")
     threshold = np.percentile(scores, 100.0 * contamination)
@@ -262,8 +363,24 @@ def f1_at_contamination(y_true, scores, *, contamination=None, outlier_label=-1)
     return float(_skm.f1_score(outlier, flagged, zero_division=0.0))
 
 
-def outlier_f1(y_true, y_pred, *, outlier_label=-1) -> float:
+def outlier_f1(y_true: ArrayLike, y_pred: ArrayLike, *, outlier_label: int = -1) -> float:
     """F1 of a detector's ``predict`` output (-1 outlier, +1 inlier), outliers positive.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        +1 inlier / -1 outlier (or 0/1 with ``outlier_label=1``).
+    y_pred : array-like of shape (n_samples,)
+        Output of ``predict``: -1 outlier, +1 inlier (always scikit-learn's form, whatever
+        ``outlier_label`` says about ``y_true``).
+    outlier_label : {-1, 1}, default=-1
+        The label that marks outliers in ``y_true``.
+
+    Returns
+    -------
+    f1 : float
+        :func:`sklearn.metrics.f1_score` with outliers as the positive class (0.0 when no
+        outlier is predicted or present).
 
     Examples
     --------
@@ -273,14 +390,14 @@ def outlier_f1(y_true, y_pred, *, outlier_label=-1) -> float:
     """
     outlier = _is_outlier(y_true, outlier_label)
     y_pred = np.asarray(y_pred)
-    if not set(np.unique(y_pred).tolist()) <= {-1, 1}:
-        raise ValueError("y_pred must hold predict's labels: -1 (outlier) or +1 (inlier).")
     if y_pred.shape != outlier.shape:
         raise ValueError(f"y_pred has shape {y_pred.shape}, y_true {outlier.shape}.")
+    if not set(np.unique(y_pred).tolist()) <= {-1, 1}:
+        raise ValueError("y_pred must hold predict's labels: -1 (outlier) or +1 (inlier).")
     return float(_skm.f1_score(outlier, y_pred == -1, zero_division=0.0))
 
 
-_RANKING = {
+_RANKING_METRICS: dict[str, Callable[..., float]] = {
     "roc_auc": roc_auc,
     "average_precision": average_precision,
     "tnr_at_tpr": tnr_at_tpr,
@@ -288,11 +405,12 @@ _RANKING = {
 }
 
 
-def make_outlier_scorer(metric: str, *, outlier_label=-1, **kwargs):
+def make_outlier_scorer(metric: str, *, outlier_label: int = -1, **kwargs) -> Callable:
     """A scorer for ``GridSearchCV``/``cross_val_score`` from one of the metrics above.
 
     Ranking metrics score with the estimator's ``decision_function`` (any scikit-learn outlier
-    detector or a Pipeline ending in one); ``"f1"`` uses ``predict``. Greater is better.
+    detector, or a Pipeline ending in one); ``"f1"`` uses ``predict``. Greater is better for
+    all of them.
 
     Parameters
     ----------
@@ -305,24 +423,32 @@ def make_outlier_scorer(metric: str, *, outlier_label=-1, **kwargs):
 
     Returns
     -------
-    scorer : callable ``scorer(estimator, X, y)``
+    scorer : callable
+        ``scorer(estimator, X, y)``, as made by :func:`sklearn.metrics.make_scorer`.
 
     Examples
     --------
+    >>> from sklearn.ensemble import IsolationForest
     >>> from skood.metrics import make_outlier_scorer
-    >>> scorer = make_outlier_scorer("roc_auc", outlier_label=1)  # for 0/1 labels
+    >>> X = [[0.0], [0.1], [0.2], [0.1], [5.0]]
+    >>> y = [0, 0, 0, 0, 1]  # ODDS/PyOD form: 1 = outlier
+    >>> scorer = make_outlier_scorer("roc_auc", outlier_label=1)
+    >>> scorer(IsolationForest(n_estimators=10, random_state=0).fit(X), X, y)
+    1.0
     """
     if metric == "f1":
-        return _skm.make_scorer(
-            outlier_f1, response_method="predict", outlier_label=outlier_label, **kwargs
-        )
-    if metric not in _RANKING:
-        raise ValueError(f"metric must be one of {sorted([*_RANKING, 'f1'])}, got {metric!r}.")
+        function, response_method = outlier_f1, "predict"
+    elif metric in _RANKING_METRICS:
+        function, response_method = _RANKING_METRICS[metric], "decision_function"
+    else:
+        choices = sorted([*_RANKING_METRICS, "f1"])
+        raise ValueError(f"metric must be one of {choices}, got {metric!r}.")
+    # Catch a misspelt keyword now rather than inside the first cross-validation fold.
+    unknown = set(kwargs) - set(inspect.signature(function).parameters)
+    if unknown:
+        raise TypeError(f"{metric!r} takes no argument(s) {sorted(unknown)}.")
     return _skm.make_scorer(
-        _RANKING[metric],
-        response_method="decision_function",
-        outlier_label=outlier_label,
-        **kwargs,
+        function, response_method=response_method, outlier_label=outlier_label, **kwargs
     )
 
 

@@ -83,7 +83,7 @@ def test_every_file_loads(data_home):
         assert set(np.unique(y)) == {-1, 1}
     for name in adbench:
         X, y = load_adbench(name, data_home=data_home, return_X_y=True)
-        assert X.dtype == np.float64 and len(X) == len(y)
+        assert X.dtype == np.float64 and np.all(np.isfinite(X)) and len(X) == len(y)
         assert set(np.unique(y)) == {-1, 1}
 
 

@@ -5,9 +5,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from sklearn.datasets import make_blobs
 from sklearn.ensemble import IsolationForest
-from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+from sklearn.metrics import average_precision_score, f1_score, roc_auc_score, roc_curve
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from skood.metrics import (
     average_precision,
@@ -35,6 +38,7 @@ def test_sign_with_sklearn_labels():
 def test_sign_with_01_labels_needs_the_explicit_flag():
     y01 = (Y == -1).astype(int)
     assert roc_auc(y01, GOOD, outlier_label=1) == 1.0
+    assert roc_auc(y01, -GOOD, outlier_label=1) == 0.0
     with pytest.raises(ValueError, match="outlier_label=1"):
         roc_auc(y01, GOOD)
     with pytest.raises(ValueError, match="0 \\(inlier\\) or 1"):
@@ -68,6 +72,18 @@ def test_tnr_and_fpr_at_tpr_by_hand():
     assert tnr_at_tpr(Y, scores, tpr=0.75) == 0.5
     assert fpr_at_tpr(Y, scores, tpr=0.75) == 0.5
     assert tnr_at_tpr(Y, scores, tpr=1.0) == 0.5
+    with pytest.raises(ValueError, match="tpr"):
+        tnr_at_tpr(Y, scores, tpr=0.0)
+
+
+def test_tnr_between_levels_follows_the_flat_stretch_of_the_curve():
+    # Inliers 6, 3, 2, 1 and outliers 5, 4: accepting more than one inlier (threshold <= 3)
+    # accepts both outliers, so TNR is 0 anywhere strictly between TPR 0.25 and 0.5, although
+    # TPR 0.25 alone is reached with no outlier accepted.
+    scores = np.array([6.0, 3.0, 2.0, 1.0, 5.0, 4.0])
+    assert tnr_at_tpr(Y, scores, tpr=0.25) == 1.0
+    assert tnr_at_tpr(Y, scores, tpr=0.375) == 0.0
+    assert fpr_at_tpr(Y, scores, tpr=0.375) == 1.0
 
 
 def test_balanced_roc_auc():
@@ -97,18 +113,25 @@ def test_outlier_f1_matches_sklearn():
 
 
 def _outlier_data():
+    # Two Gaussian blobs of inliers and uniform outliers over a wide box around them.
     rng = np.random.RandomState(0)
-    X = np.vstack([rng.normal(size=(200, 3)), rng.uniform(4, 8, size=(20, 3))])
-    y = np.r_[np.ones(200), -np.ones(20)].astype(int)
+    inliers, _ = make_blobs(200, n_features=3, centers=[[-2] * 3, [2] * 3], random_state=0)
+    outliers = rng.uniform(-8, 8, size=(80, 3))
+    outliers = outliers[np.abs(outliers).max(axis=1) > 5][:20]
+    X = np.vstack([inliers, outliers])
+    y = np.r_[np.ones(len(inliers)), -np.ones(len(outliers))].astype(int)
     return X, y
 
 
 def test_scorers_in_cross_validation_and_grid_search():
     X, y = _outlier_data()
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
-    forest = IsolationForest(random_state=0)
+    forest = IsolationForest(n_estimators=50, random_state=0)
     for scorer in (outlier_auroc_scorer, outlier_average_precision_scorer):
         assert cross_val_score(forest, X, y, scoring=scorer, cv=cv).mean() > 0.9
+    # decision_function through a Pipeline, as for any OutlierMixin.
+    pipeline = make_pipeline(StandardScaler(), forest)
+    assert cross_val_score(pipeline, X, y, scoring=outlier_auroc_scorer, cv=cv).mean() > 0.9
     assert cross_val_score(forest, X, y, scoring=outlier_f1_scorer, cv=cv).mean() > 0.5
     search = GridSearchCV(forest, {"n_estimators": [20, 50]}, scoring=outlier_auroc_scorer, cv=cv)
     assert search.fit(X, y).best_score_ > 0.9
@@ -118,8 +141,12 @@ def test_scorers_in_cross_validation_and_grid_search():
         cross_val_score(forest, X, y01, scoring=scorer01, cv=cv),
         cross_val_score(forest, X, y, scoring=outlier_auroc_scorer, cv=cv),
     )
+    tnr_scorer = make_outlier_scorer("tnr_at_tpr", tpr=0.9)
+    assert 0.0 <= tnr_scorer(forest.fit(X), X, y) <= 1.0
     with pytest.raises(ValueError, match="metric"):
         make_outlier_scorer("accuracy")
+    with pytest.raises(TypeError, match="tpr"):
+        make_outlier_scorer("roc_auc", tpr=0.9)
 
 
 labels = arrays(np.int64, st.integers(4, 40), elements=st.sampled_from([-1, 1])).filter(
@@ -135,3 +162,15 @@ def test_auroc_symmetry_and_monotone_invariance(data, y):
     assert roc_auc(y, scores) + roc_auc(y, -scores) == pytest.approx(1.0)
     assert roc_auc(y, np.arctan(scores / 100) * 7 + 3) == pytest.approx(roc_auc(y, scores))
     assert roc_auc(y, scores) == pytest.approx(roc_auc_score(y == -1, -scores))
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=st.data(), y=labels)
+def test_tnr_matches_np_interp_over_the_roc_curve(data, y):
+    # The spec's formula np.interp(tpr, tpr_curve, 1 - fpr_curve), away from exact TPR levels
+    # (where np.interp's choice among duplicate abscissae is unspecified).
+    scores = data.draw(arrays(np.int64, len(y), elements=st.integers(-5, 5))).astype(float)
+    fpr_curve, tpr_curve, _ = roc_curve(y == 1, scores, drop_intermediate=False)
+    tpr = data.draw(st.floats(0.01, 0.99).filter(lambda t: np.abs(tpr_curve - t).min() > 1e-9))
+    expected = np.interp(tpr, tpr_curve, 1 - fpr_curve)
+    assert tnr_at_tpr(y, scores, tpr=tpr) == pytest.approx(expected)
