@@ -41,8 +41,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
         device = str(device)
     if not _DEVICE_PATTERN.match(device):
         raise ValueError(
-            f"device={device!r} is not understood; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
+            f"device={device!r} is not understood; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'."
         )
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device='mps' was requested but MPS is not available on this machine.")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda"):
@@ -83,6 +85,10 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         "verbose": ["verbose"],
     }
 
+    # True where ``_score_batch`` differentiates through the networks (input-gradient norms,
+    # Jacobian log-determinants): scoring then runs with autograd enabled.
+    _scoring_needs_grad: bool = False
+
     @property
     def _inference_dtype(self) -> torch.dtype:
         """Precision of the network copies that score.
@@ -98,7 +104,11 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------ hooks
     @abstractmethod
     def _fit_networks(self, X: torch.Tensor, *, seed: int, device: torch.device) -> None:
-        """Train the networks on ``X`` (float32, standardized, on ``device``)."""
+        """Train the networks on ``X`` (float32, standardized, on ``device``).
+
+        Supervised detectors (whose ``_validate_training_data`` returns targets) also receive
+        ``y``, the encoded targets as a tensor on ``device``.
+        """
 
     @abstractmethod
     def _score_batch(self, X: torch.Tensor, networks: dict) -> torch.Tensor:
@@ -125,12 +135,15 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted detector.
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        # The device first: a bad one must fail before anything fitted changes.
         device = resolve_device(self.device)
+        X, targets = self._validate_training_data(X, y)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         try:
             self._fit_input_scaling(X)
-            self._fit_networks(self._as_tensor(X, device), seed=seed, device=device)
+            # Unsupervised detectors take no targets; supervised ones receive them as ``y``.
+            extra = {} if targets is None else {"y": torch.as_tensor(targets, device=device)}
+            self._fit_networks(self._as_tensor(X, device), seed=seed, device=device, **extra)
             scores = self._score_validated(X)
         except BaseException:
             # A failed fit (divergence, interruption) must not leave a half-fitted model behind.
@@ -138,6 +151,15 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             raise
         self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
         return self
+
+    def _validate_training_data(self, X, y) -> tuple[np.ndarray, np.ndarray | None]:
+        """Validate the training rows; return them and the targets handed to ``_fit_networks``.
+
+        Unsupervised detectors ignore ``y`` and return ``None`` for the targets; a supervised
+        detector overrides this to validate and encode its labels.
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        return X, None
 
     def _forget_fit(self) -> None:
         for name in [key for key in vars(self) if key.endswith("_") and not key.startswith("__")]:
@@ -154,7 +176,8 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             mean = X.mean(axis=0, dtype=np.float64)
             scale = X.std(axis=0, dtype=np.float64)
             # Constant columns keep scale 1 instead of dividing by (almost) zero.
-            scale[scale <= 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))] = 1.0
+            # Relative test, so that features on a tiny scale are not mistaken for constants.
+            scale[(scale == 0) | (scale <= 10 * np.finfo(np.float64).eps * np.abs(mean))] = 1.0
         else:
             mean = np.zeros(X.shape[1])
             scale = np.ones(X.shape[1])
@@ -214,7 +237,10 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         networks = self._inference_networks()
         device = self._device()
         output = None
-        with torch.inference_mode():
+        # Scores built from input gradients or Jacobians need autograd; the others run in
+        # inference mode, which is cheaper.
+        mode = torch.enable_grad() if self._scoring_needs_grad else torch.inference_mode()
+        with mode:
             for start in range(0, X.shape[0], self.inference_batch_size):
                 block = X[start : start + self.inference_batch_size]
                 if standardize:
