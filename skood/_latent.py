@@ -38,6 +38,7 @@ class LatentModelMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         "lr_decay": [Interval(Real, 0, 1, closed="right")],
         "equalized_lr": ["boolean"],
         "negative_slope": [Interval(Real, 0, None, closed="left")],
+        "mixed_precision": ["boolean"],
     }
 
     def _dynamic_scale(self) -> bool:

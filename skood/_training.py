@@ -108,6 +108,9 @@ class AdversarialNet(NeuralNet):
         Factor applied to every learning rate after each epoch.
     seed : int, default=0
         Seed of the net's random numbers (latent samples, batch order).
+    mixed_precision : bool, default=False
+        Run the forward passes of :meth:`train_step` under bfloat16 autocast on CUDA (see
+        :meth:`autocast`); no effect on other devices.
     **kwargs
         Passed on to :class:`skorch.NeuralNet` (``criterion``, ``optimizer``, ``lr``,
         ``max_epochs``, ``batch_size``, ``device``, ``verbose``, ...).
@@ -130,9 +133,11 @@ class AdversarialNet(NeuralNet):
         loss_names: Sequence[str] = (),
         lr_decay: float = 1.0,
         seed: int = 0,
+        mixed_precision: bool = False,
         **kwargs,
     ) -> None:
         self.partners = dict(partners)
+        self.mixed_precision = mixed_precision
         self.loss_names = tuple(loss_names)
         self.lr_decay = lr_decay
         self.seed = seed
@@ -178,6 +183,18 @@ class AdversarialNet(NeuralNet):
         super().on_train_end(net, X=X, y=y, **kwargs)
         self.__dict__.pop("_random", None)
 
+    def autocast(self) -> torch.autocast:
+        """Context for the forward passes of a training step.
+
+        bfloat16 autocast on CUDA when ``mixed_precision`` is set: convolutions and matrix
+        products run on tensor cores, while losses, reductions and the optimizer stay in
+        float32 (bfloat16 keeps float32's range, so no loss scaling is needed). Disabled
+        otherwise.
+        """
+        device_type = torch.device(self.device).type
+        enabled = bool(self.mixed_precision) and device_type == "cuda"
+        return torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=enabled)
+
     def randn(self, *shape: int) -> torch.Tensor:
         """Standard normal samples on the net's device from the net's seeded generator."""
         return torch.randn(*shape, generator=self._random, device=self.device)
@@ -209,4 +226,16 @@ class AdversarialNet(NeuralNet):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_random", None)
+        if getattr(self, "initialized_", False):
+            # ``module`` and ``partners`` hold the very networks that skorch pickles in its
+            # device-aware way as ``module_`` and the partner attributes; pickled again as
+            # plain objects they would only load where the training device exists.
+            state["module"] = None
+            state["partners"] = dict.fromkeys(self.partners)
         return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if self.module is None and getattr(self, "initialized_", False):
+            self.module = self.module_
+            self.partners = {name: getattr(self, name + "_") for name in self.partners}

@@ -28,8 +28,9 @@ class _AutoencoderNet(AdversarialNet):
     def train_step(self, batch, **fit_params):
         self._set_training(True)
         decoder, encoder = self.module_, self.discriminator_
-        reconstruction = decoder(encoder.encode(batch))
-        loss = (batch - reconstruction).pow(2).mean()
+        with self.autocast():
+            reconstruction = decoder(encoder.encode(batch))
+        loss = (batch - reconstruction.float()).pow(2).mean()
         self.optimizer_.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer_.step()
@@ -135,6 +136,7 @@ class AutoencoderDetector(LatentModelMixin, BaseDetector):
         contamination: float = 0.1,
         inference_batch_size: int = 8192,
         device: str = "auto",
+        mixed_precision: bool = False,
         random_state=None,
         verbose: int = 0,
     ) -> None:
@@ -153,6 +155,7 @@ class AutoencoderDetector(LatentModelMixin, BaseDetector):
         self.contamination = contamination
         self.inference_batch_size = inference_batch_size
         self.device = device
+        self.mixed_precision = mixed_precision
         self.random_state = random_state
         self.verbose = verbose
 
@@ -171,6 +174,7 @@ class AutoencoderDetector(LatentModelMixin, BaseDetector):
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             device=str(device),
+            mixed_precision=self.mixed_precision,
             verbose=self.verbose,
         )
         self.net_.fit(X, None)

@@ -50,6 +50,11 @@ def encoder_loss(
     return per_coordinate.mean()
 
 
+def _as_float32(outputs: tuple) -> tuple:
+    # The critic's heads under autocast come out in bfloat16; losses are taken in float32.
+    return tuple(None if output is None else output.float() for output in outputs)
+
+
 class _DLSGANNet(AdversarialNet):
     """One training step of DLSGAN and its baselines (NSGAN loss, R1 penalty, traced variance).
 
@@ -100,13 +105,15 @@ class _DLSGANNet(AdversarialNet):
 
         # Discriminator/encoder update on a real batch and a fake batch made without G's graph.
         latent = self.randn(n_rows, generator.latent_dim)
-        with torch.no_grad():
-            x_fake = generator(latent * scale)
         x_real = x_real.detach().requires_grad_(True)
-        logit_real, _, _ = critic(x_real)
-        logit_fake, predicted_fake, log_variance_fake = critic(x_fake)
-        (gradient,) = torch.autograd.grad(logit_real.sum(), x_real, create_graph=True)
-        r1_penalty = gradient.pow(2).sum(dim=1).mean()
+        with self.autocast():
+            with torch.no_grad():
+                x_fake = generator(latent * scale)
+            logit_real, _, _ = critic(x_real)
+            logit_fake, predicted_fake, log_variance_fake = _as_float32(critic(x_fake))
+            (gradient,) = torch.autograd.grad(logit_real.sum(), x_real, create_graph=True)
+        logit_real = logit_real.float()
+        r1_penalty = gradient.float().pow(2).sum(dim=1).mean()
         enc_loss = encoder_loss(self.variant, latent, predicted_fake, log_variance_fake, scale)
         critic_loss = (
             self._adversarial(logit_real, real=True)
@@ -122,7 +129,10 @@ class _DLSGANNet(AdversarialNet):
         latent_g = self.randn(n_rows, generator.latent_dim)
         critic.requires_grad_(False)
         try:
-            logit_g, predicted_g, log_variance_g = critic(generator(latent_g * scale))
+            with self.autocast():
+                logit_g, predicted_g, log_variance_g = _as_float32(
+                    critic(generator(latent_g * scale))
+                )
             enc_loss_g = encoder_loss(self.variant, latent_g, predicted_g, log_variance_g, scale)
             generator_loss = self._adversarial(logit_g, real=True) + self.lambda_enc * enc_loss_g
             self.optimizer_.zero_grad(set_to_none=True)
@@ -216,6 +226,9 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
         Rows converted and scored at a time; bounds memory when scoring large inputs.
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    mixed_precision : bool, default=False
+        Train with bfloat16 autocast on CUDA (faster convolutions on tensor cores; weights,
+        losses and scoring stay float32). No effect on the CPU.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, latent sampling and batch order. Same seed, same data and
         CPU give identical scores.
@@ -300,6 +313,7 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
         contamination: float = 0.1,
         inference_batch_size: int = 8192,
         device: str = "auto",
+        mixed_precision: bool = False,
         random_state=None,
         verbose: int = 0,
     ) -> None:
@@ -323,6 +337,7 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
         self.contamination = contamination
         self.inference_batch_size = inference_batch_size
         self.device = device
+        self.mixed_precision = mixed_precision
         self.random_state = random_state
         self.verbose = verbose
 
@@ -351,6 +366,7 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             device=str(device),
+            mixed_precision=self.mixed_precision,
             verbose=self.verbose,
         )
         self.net_.fit(X, None)

@@ -465,6 +465,33 @@ def test_model_marked_cuda_loads_on_cpu_simulated_without_gpu(X):
     np.testing.assert_array_equal(restored.score_samples(X), expected)
 
 
+def _torch_objects(value, seen=None):
+    """Torch modules, tensors and optimizers reachable through containers in ``value``."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return []
+    seen.add(id(value))
+    if isinstance(value, torch.nn.Module | torch.Tensor | torch.optim.Optimizer):
+        return [value]
+    if isinstance(value, dict):
+        return [found for item in value.values() for found in _torch_objects(item, seen)]
+    if isinstance(value, list | tuple | set):
+        return [found for item in value for found in _torch_objects(item, seen)]
+    return []
+
+
+def test_pickled_net_sends_every_network_through_the_device_aware_path(X):
+    # A model fitted on CUDA loads on a CPU-only machine only if none of its tensors is pickled
+    # plainly: skorch maps the attributes it knows to the CPU, nothing else.
+    det = tiny().fit(X)
+    state = det.net_.__getstate__()
+    assert _torch_objects(state) == []
+    restored = pickle.loads(pickle.dumps(det))
+    assert restored.net_.module is restored.net_.module_
+    assert restored.net_.partners["discriminator"] is restored.net_.discriminator_
+    np.testing.assert_array_equal(restored.score_samples(X), det.score_samples(X))
+
+
 # --------------------------------------------------------------------------- separation
 @pytest.fixture(scope="module")
 def shifted_cluster():
