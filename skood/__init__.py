@@ -7,7 +7,14 @@ Detectors are scikit-learn outlier estimators (``fit``, ``score_samples``, ``dec
 from .autoencoder import AutoencoderDetector
 from .dlsgan import DLSGANDetector
 from .exceptions import TrainingDivergedError
+from .posthoc import PostHocDetector
 
 __version__ = "0.1.0"
 
-__all__ = ["AutoencoderDetector", "DLSGANDetector", "TrainingDivergedError", "__version__"]
+__all__ = [
+    "AutoencoderDetector",
+    "DLSGANDetector",
+    "PostHocDetector",
+    "TrainingDivergedError",
+    "__version__",
+]

@@ -57,9 +57,13 @@ class _BlurUpsample(nn.Module):
         self.register_buffer("kernel", 4 * kernel / kernel.sum(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channels = x.shape[1]
-        weight = self.kernel.to(x.dtype).expand(channels, 1, 4, 4)
-        return F.conv_transpose2d(x, weight, stride=2, padding=1, groups=channels)
+        n, channels, height, width = x.shape
+        weight = self.kernel.to(x.dtype).view(1, 1, 4, 4)
+        # Channels folded into the batch: one single-channel filter instead of a depthwise
+        # (grouped) one, whose double backward (the R1 penalty's) runs per group.
+        planes = x.reshape(n * channels, 1, height, width)
+        out = F.conv_transpose2d(planes, weight, stride=2, padding=1)
+        return out.view(n, channels, 2 * height, 2 * width)
 
 
 class _BlurDownsample(nn.Module):
@@ -71,9 +75,12 @@ class _BlurDownsample(nn.Module):
         self.register_buffer("kernel", kernel / kernel.sum(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channels = x.shape[1]
-        weight = self.kernel.to(x.dtype).expand(channels, 1, 4, 4)
-        return F.conv2d(F.pad(x, (1, 1, 1, 1)), weight, stride=2, groups=channels)
+        n, channels, height, width = x.shape
+        weight = self.kernel.to(x.dtype).view(1, 1, 4, 4)
+        # Single-channel filter over channels folded into the batch, as in _BlurUpsample.
+        planes = F.pad(x.reshape(n * channels, 1, height, width), (1, 1, 1, 1))
+        out = F.conv2d(planes, weight, stride=2)
+        return out.view(n, channels, height // 2, width // 2)
 
 
 class ConvGenerator(nn.Module):
