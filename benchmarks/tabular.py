@@ -9,10 +9,14 @@ the seeds are reported.
 The GAN variants are fitted once per seed and scored twice (NLP and reconstruction):
 ``score_type`` only changes how a fitted model scores, not how it trains.
 
+Other skood detectors join an existing result file with ``--add-to``: they run on the same
+sets with the same seeds and split, and their rows are added beside the others.
+
 Usage::
 
     python benchmarks/tabular.py                      # every set up to --max-rows, 10 seeds
     python benchmarks/tabular.py --datasets arrhythmia --seeds 3
+    python benchmarks/tabular.py --add-to tabular --detectors Flow InvGAN --seeds 10
 """
 
 from __future__ import annotations
@@ -50,6 +54,27 @@ REFERENCE_ARRHYTHMIA = {
     "AutoEncoder (PyOD)": 0.773,
 }
 GAN_VARIANTS = {"DLSGAN": "dlsgan", "MSEGAN": "msegan", "InfoGAN": "infogan"}
+
+
+def _other_detector(label: str, seed: int):
+    """A skood detector other than the GAN variants, and its (score_type, column) pairs."""
+    if label == "Flow":
+        from skood import ApproximateMassFlowDetector
+
+        detector = ApproximateMassFlowDetector(random_state=seed, device="cpu")
+        return detector, [("approximate_mass", "Flow AM"), ("log_likelihood", "Flow LL")]
+    if label == "InvGAN":
+        from skood import InvGANDetector
+
+        return InvGANDetector(random_state=seed, device="cpu"), [(None, "InvGAN")]
+    if label == "AE":
+        from skood import AutoencoderDetector
+
+        return AutoencoderDetector(random_state=seed, device="cpu"), [(None, "skood AE")]
+    raise ValueError(f"unknown detector {label!r}")
+
+
+DETECTOR_CHOICES = [*GAN_VARIANTS, "Flow", "InvGAN", "AE", "baselines"]
 
 
 def available_datasets(max_rows: int) -> list[str]:
@@ -108,8 +133,8 @@ def _metrics(y_test, scores, elapsed) -> dict:
     }
 
 
-def run_seed(name: str, seed: int, gan_params: dict, baselines: bool) -> dict:
-    """All detectors on one split; returns ``{detector: metrics}``."""
+def run_seed(name: str, seed: int, gan_params: dict, chosen: list[str]) -> dict:
+    """The chosen detectors on one split; returns ``{column: metrics}``."""
     import torch
 
     torch.set_num_threads(1)  # one process per seed; tiny MLPs gain nothing from threads
@@ -121,6 +146,8 @@ def run_seed(name: str, seed: int, gan_params: dict, baselines: bool) -> dict:
         return {}
     rows = {}
     for label, variant in GAN_VARIANTS.items():
+        if label not in chosen:
+            continue
         detector = DLSGANDetector(variant=variant, random_state=seed, device="cpu", **gan_params)
         start = time.perf_counter()
         detector.fit(X_train)
@@ -128,7 +155,18 @@ def run_seed(name: str, seed: int, gan_params: dict, baselines: bool) -> dict:
         for score_type, short in (("nlp", "NLP"), ("reconstruction", "Rec")):
             detector.set_params(score_type=score_type)
             rows[f"{label} {short}"] = _metrics(y_test, detector.score_samples(X_test), elapsed)
-    if baselines:
+    for label in chosen:
+        if label in GAN_VARIANTS or label == "baselines":
+            continue
+        detector, columns = _other_detector(label, seed)
+        start = time.perf_counter()
+        detector.fit(X_train)
+        elapsed = time.perf_counter() - start
+        for score_type, column in columns:
+            if score_type is not None:
+                detector.set_params(score_type=score_type)
+            rows[column] = _metrics(y_test, detector.score_samples(X_test), elapsed)
+    if "baselines" in chosen:
         others = {
             "IsolationForest": IsolationForest(random_state=seed),
             "OneClassSVM": OneClassSVM(gamma="auto"),
@@ -175,6 +213,9 @@ def markdown(payload: dict) -> str:
         f"Protocol: {payload['protocol']}",
         "",
     ]
+    for added in payload["machine"].get("added", []):
+        lines += [f"Columns added later, same sets, seeds and splits: `{added['command']}` "
+                  f"({added['date']}, skood {added['versions']['skood']}).", ""]  # fmt: skip
     for metric, title in (("roc_auc", "ROC AUC"), ("ap", "Average precision"), ("f1", "F1")):
         lines += [f"## {title} (mean over seeds)", ""]
         lines.append("| dataset | n x d | seeds | " + " | ".join(detectors) + " |")
@@ -228,6 +269,27 @@ def _win_summary(datasets: dict) -> list[str]:
     return lines
 
 
+def add_to(args) -> None:
+    """Run ``args.detectors`` on the sets and seeds of an existing result file; add columns."""
+    path = RESULTS / f"{args.add_to}.json"
+    payload = json.loads(path.read_text())
+    names = args.datasets or list(payload["datasets"])
+    names = [name if ":" in name else f"odds:{name}" for name in names]
+    payload["machine"].setdefault("added", []).append(machine())
+    for name in names:
+        result = payload["datasets"][name]
+        start = time.perf_counter()
+        per_seed = Parallel(n_jobs=args.n_jobs)(
+            delayed(run_seed)(name, seed, {}, args.detectors) for seed in range(result["n_seeds"])
+        )
+        added = summarize([rows for rows in per_seed if rows])
+        result["detectors"].update(added)
+        line = ", ".join(f"{d} {m['roc_auc_mean']:.3f}" for d, m in added.items())
+        print(f"{name} ({time.perf_counter() - start:.0f} s): {line}", flush=True)
+        write_json(args.add_to, payload)
+        write_markdown(args.add_to, markdown(payload))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="*", help="e.g. arrhythmia odds:wbc adbench:yeast")
@@ -245,7 +307,15 @@ def main() -> None:
     parser.add_argument("--max-rows", type=int, default=12000)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--output", default="tabular", help="result file stem")
-    parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument(
+        "--detectors", nargs="+", choices=DETECTOR_CHOICES,
+        default=[*GAN_VARIANTS, "baselines"],
+        help="which detectors to run ('baselines': IsolationForest, OneClassSVM, PyOD's)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--add-to", default=None, metavar="STEM",
+        help="add the chosen detectors to this result file, on its sets and seeds",
+    )  # fmt: skip
     parser.add_argument(
         "--gan-param",
         action="append",
@@ -258,6 +328,9 @@ def main() -> None:
     for item in args.gan_param:
         key, _, value = item.partition("=")
         gan_params[key] = eval(value, {})  # numbers and tuples from the command line
+    if args.add_to:
+        add_to(args)
+        return
     names = args.datasets or available_datasets(args.max_rows)
     names = [name if ":" in name else f"odds:{name}" for name in names]
     payload = {
@@ -286,8 +359,7 @@ def main() -> None:
             n_seeds = min(args.seeds, args.large_seeds)
         start = time.perf_counter()
         per_seed = Parallel(n_jobs=args.n_jobs)(
-            delayed(run_seed)(name, seed, gan_params, not args.no_baselines)
-            for seed in range(n_seeds)
+            delayed(run_seed)(name, seed, gan_params, args.detectors) for seed in range(n_seeds)
         )
         per_seed = [rows for rows in per_seed if rows]
         payload["datasets"][name] = {
