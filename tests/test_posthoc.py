@@ -23,6 +23,16 @@ TINY = {"max_epochs": 3, "hidden_dims": (16,), "device": "cpu", "random_state": 
 N_IN, N_HIDDEN, N_CLASSES = 3, 6, 3
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny networks gain nothing from intra-op threads, and on a busy machine an idle-spinning
+    # thread pool slows them down many times over.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def f32(array):
     # Values a float32 network holds exactly, so float64 references match to rounding.
     return np.asarray(array, dtype=np.float32).astype(np.float64)
