@@ -6,14 +6,20 @@ Detectors are scikit-learn outlier estimators (``fit``, ``score_samples``, ``dec
 
 from .autoencoder import AutoencoderDetector
 from .dlsgan import DLSGANDetector
+from .dmr import DMRDetector
 from .exceptions import TrainingDivergedError
+from .flow import ApproximateMassFlowDetector
+from .invgan import InvGANDetector
 from .posthoc import PostHocDetector
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ApproximateMassFlowDetector",
     "AutoencoderDetector",
     "DLSGANDetector",
+    "DMRDetector",
+    "InvGANDetector",
     "PostHocDetector",
     "TrainingDivergedError",
     "__version__",

@@ -1,0 +1,850 @@
+"""InvGANDetector: the implicit likelihood of a GAN through an inference and a variance network.
+
+Method reference: S. Ren, D. Li, Z. Zhou and P. Li, "Estimate the Implicit Likelihoods of GANs
+with Application to Anomaly Detection", The Web Conference (WWW) 2020. The RBF variance network
+follows G. Arvanitidis, L. K. Hansen and S. Hauberg, "Latent Space Oddity: on the Curvature of
+Deep Generative Models", ICLR 2018.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.cluster import KMeans
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+from torch.func import jacfwd, jacrev, vmap
+
+from ._training import AdversarialNet, InMemoryBatches
+from .base import BaseDetector
+from .exceptions import TrainingDivergedError
+from .nn.rbf import RBFVariance, rbf_bandwidths
+
+__all__ = ["InvGANDetector", "metric_log_det", "minmax_anomaly_score"]
+
+_LOG_2PI = math.log(2 * math.pi)
+# Eigenvalue floor of the metric (spec: avoids log 0 should a metric be numerically singular).
+_EIGENVALUE_FLOOR = 1e-12
+# Floor on the batch variance of the codes inside the KL term: a collapsed coordinate gives a
+# large but finite penalty instead of log 0.
+_KL_VARIANCE_FLOOR = 1e-8
+# Numbers in one chunk of Jacobians (rows x outputs x latent), bounding scoring memory.
+_JACOBIAN_BUDGET = 2**24
+
+
+# ---------------------------------------------------------------------- likelihood
+def _log_det_positive_definite(metric: torch.Tensor) -> torch.Tensor:
+    """``log det`` of a batch of symmetric positive-definite matrices, as the sum of the logs
+    of their eigenvalues (the paper's form, which neither overflows nor underflows)."""
+    return torch.linalg.eigvalsh(metric).clamp_min(_EIGENVALUE_FLOOR).log().sum(-1)
+
+
+def metric_log_det(
+    z: torch.Tensor,
+    functions: Sequence[nn.Module | Callable[[torch.Tensor], torch.Tensor]],
+    *,
+    mode: str = "forward",
+    chunk_size: int | None = None,
+) -> torch.Tensor:
+    """``log det(sum_f J_f(z)^T J_f(z))`` for every row of ``z``, batched with ``torch.func``.
+
+    InvGAN's metric is ``M(z) = J_g^T J_g + J_sigma^T J_sigma``, which is ``J^T J`` for the
+    Jacobian ``J`` of the concatenation ``[g(z), sigma(z)]``: one ``vmap`` of one Jacobian
+    transform gives both. ``M`` is formed and decomposed in float64.
+
+    Parameters
+    ----------
+    z : torch.Tensor of shape (n, d)
+        Latent codes.
+    functions : sequence of callables
+        Each maps a batch ``(m, d)`` to ``(m, D_f)`` row by row (modules in eval mode: a
+        normalisation layer must use its running statistics).
+    mode : {"forward", "reverse"}, default="forward"
+        ``"forward"`` (``jacfwd``: ``d`` Jacobian-vector products) is the fast choice when
+        ``d`` is smaller than the total output width, as for a generator; ``"reverse"``
+        (``jacrev``: one vector-Jacobian product per output) is kept for comparison.
+    chunk_size : int, optional
+        Rows whose Jacobians are held in memory at once; by default about 16 million numbers.
+
+    Returns
+    -------
+    log_det : torch.Tensor of shape (n,), float64
+    """
+    if mode not in ("forward", "reverse"):
+        raise ValueError(f"mode must be 'forward' or 'reverse', got {mode!r}.")
+    functions = list(functions)
+
+    def stacked(code: torch.Tensor) -> torch.Tensor:
+        row = code.unsqueeze(0)
+        return torch.cat([function(row)[0] for function in functions])
+
+    transform = jacfwd if mode == "forward" else jacrev
+    batched = vmap(transform(stacked))
+    n_rows, latent_dim = z.shape
+    if chunk_size is None:
+        width = sum(int(function(z[:1]).shape[1]) for function in functions)
+        chunk_size = max(1, _JACOBIAN_BUDGET // (width * latent_dim))
+    pieces = []
+    for start in range(0, n_rows, chunk_size):
+        jacobian = batched(z[start : start + chunk_size]).double()  # (m, D_total, d)
+        pieces.append(_log_det_positive_definite(jacobian.mT @ jacobian))
+    if not pieces:
+        return torch.zeros(0, dtype=torch.float64, device=z.device)
+    return torch.cat(pieces)
+
+
+def minmax_anomaly_score(scores) -> np.ndarray:
+    """The paper's min-max normalised anomaly score of a set of log-likelihoods.
+
+    ``(max S - s) / (max S - min S)`` for the scores ``S``: 0 for the most likely sample, 1 for
+    the least likely, so higher is more anomalous (the reverse of ``score_samples``). The
+    normalisation depends on the whole set and does not change any ranking (nor AUROC); use it
+    to report scores in [0, 1] or to apply a fixed threshold, as the paper does. Thresholds of
+    skood detectors come from ``contamination`` instead.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_samples,)
+        Log-likelihoods, for instance ``InvGANDetector.score_samples(X_test)``.
+
+    Returns
+    -------
+    anomaly_scores : ndarray of shape (n_samples,)
+        Values in [0, 1]; all zeros when every score is equal.
+
+    Examples
+    --------
+    >>> from skood.invgan import minmax_anomaly_score
+    >>> minmax_anomaly_score([-10.0, -20.0, -15.0])
+    array([0. , 1. , 0.5])
+    """
+    scores = check_array(scores, ensure_2d=False, dtype=np.float64)
+    if scores.ndim != 1:
+        raise ValueError(f"scores must be one-dimensional, got shape {scores.shape}.")
+    high, low = scores.max(), scores.min()
+    if high == low:
+        return np.zeros_like(scores)
+    return (high - scores) / (high - low)
+
+
+# ---------------------------------------------------------------------- networks
+def _initialise(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    """PyTorch's default bounds (uniform, ``1 / sqrt(fan_in)``) for every linear and
+    convolution layer, drawn from ``generator``: a fit depends on its seed only."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear | nn.Conv2d | nn.ConvTranspose2d):
+            fan_in, _ = nn.init._calculate_fan_in_and_fan_out(layer.weight)
+            bound = 1.0 / math.sqrt(fan_in)
+            with torch.no_grad():
+                layer.weight.uniform_(-bound, bound, generator=generator)
+                if layer.bias is not None:
+                    layer.bias.uniform_(-bound, bound, generator=generator)
+    return module
+
+
+def _mlp(widths: Sequence[int], batch_norm: bool) -> nn.Sequential:
+    """Linear layers with (BatchNorm and) ReLU between them and a linear output (Appendix B)."""
+    layers: list[nn.Module] = []
+    for width_in, width_out in zip(widths[:-2], widths[1:-1], strict=True):
+        layers.append(nn.Linear(width_in, width_out))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(width_out))
+        layers.append(nn.ReLU())
+    layers.append(nn.Linear(widths[-2], widths[-1]))
+    return nn.Sequential(*layers)
+
+
+class _ConvGenerator(nn.Module):
+    """Appendix A generator: FC to 128 x (H/8) x (W/8), three 4x4 stride-2 transposed
+    convolutions (128, 64, C channels) with ReLU between them and tanh at the end."""
+
+    def __init__(self, latent_dim: int, input_shape: Sequence[int]) -> None:
+        super().__init__()
+        channels, height, width = input_shape
+        self.start = (128, height // 8, width // 8)
+        self.project = nn.Linear(latent_dim, math.prod(self.start))
+        self.layers = nn.Sequential(
+            nn.ReLU(),
+            nn.ConvTranspose2d(128, 128, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(64, channels, 4, stride=2, padding=1),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.layers(self.project(z).view(-1, *self.start)).flatten(1)
+
+
+class _ConvNetwork(nn.Module):
+    """Appendix A discriminator and inference body: three 4x4 stride-2 convolutions (64, 128,
+    128 channels) with ReLU, then a linear head of ``out_features`` (1 logit or the code)."""
+
+    def __init__(self, input_shape: Sequence[int], out_features: int) -> None:
+        super().__init__()
+        channels, height, width = input_shape
+        self.input_shape = tuple(input_shape)
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 64, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(64, 128, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(128, 128, 4, stride=2, padding=1),
+            nn.ReLU(),
+        )
+        self.head = nn.Linear(128 * (height // 8) * (width // 8), out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x.view(-1, *self.input_shape)).flatten(1))
+
+
+class _NoSingletonBatches(InMemoryBatches):
+    """In-memory batches whose last batch joins the one before when it would hold one row:
+    BatchNorm and the batch variance of the KL term need at least two rows."""
+
+    def __iter__(self):
+        previous = None
+        for batch in super().__iter__():
+            if previous is not None:
+                if len(batch) < 2:
+                    previous = torch.cat([previous, batch])
+                    continue
+                yield previous
+            previous = batch
+        if previous is not None:
+            yield previous
+
+
+# ---------------------------------------------------------------------- training
+class _InvGANNet(AdversarialNet):
+    """The four updates of Algorithm 1 per batch: discriminator, generator, (h, W) on
+    ``L_{h,sigma}``, then (h, g) on the cycle term.
+
+    ``module_`` is the generator ``g``; the partners are ``discriminator_``, ``inference_``
+    (``h``) and ``variance_`` (sigma). ``optimizer_`` updates g, ``optimizer_discriminator_``
+    the discriminator and ``optimizer_inference_`` h and the RBF weights ``W``.
+    ``train_loss`` in the history is the discriminator loss.
+    """
+
+    def __init__(
+        self,
+        module,
+        *,
+        latent_dim: int,
+        betas: tuple[float, float] = (0.5, 0.999),
+        lr_inference: float = 1e-3,
+        saturating: bool = False,
+        lambda_cycle: float = 1.0,
+        **kwargs,
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.betas = betas
+        self.lr_inference = lr_inference
+        self.saturating = saturating
+        self.lambda_cycle = lambda_cycle
+        super().__init__(
+            module,
+            loss_names=("generator_loss", "inference_loss", "kl", "cycle_loss"),
+            criterion=nn.BCEWithLogitsLoss,
+            **kwargs,
+        )
+
+    def initialize_optimizer(self, *args, **kwargs):
+        groups = {
+            "optimizer_": (list(self.module_.named_parameters()), self.lr),
+            "optimizer_discriminator_": (list(self.discriminator_.named_parameters()), self.lr),
+            "optimizer_inference_": (
+                [*self.inference_.named_parameters(), *self.variance_.named_parameters()],
+                self.lr_inference,
+            ),
+        }
+        for attribute, (named, lr) in groups.items():
+            params, options = self.get_params_for_optimizer("optimizer", named)
+            options = {**options, "lr": lr, "betas": self.betas}
+            setattr(self, attribute, self.optimizer(*params, **options))
+        return self
+
+    def _bce(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
+        target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+        return self.criterion_(logits, target)
+
+    def train_step(self, batch, **fit_params):
+        self._set_training(True)
+        generator, critic = self.module_, self.discriminator_
+        inference, variance = self.inference_, self.variance_
+        x = batch
+        n_rows = x.shape[0]
+
+        # 1. Discriminator: real rows against generated ones (binary cross-entropy).
+        with torch.no_grad():
+            fake = generator(self.randn(n_rows, self.latent_dim))
+        critic_loss = self._bce(critic(x).squeeze(-1), True) + self._bce(
+            critic(fake).squeeze(-1), False
+        )
+        self.optimizer_discriminator_.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.optimizer_discriminator_.step()
+
+        # 2. Generator through a frozen discriminator, fresh codes.
+        critic.requires_grad_(False)
+        try:
+            logits = critic(generator(self.randn(n_rows, self.latent_dim))).squeeze(-1)
+            # Saturating: descend log(1 - D(G(z))) = -BCE(logit, fake); else -log D(G(z)).
+            if self.saturating:
+                generator_loss = -self._bce(logits, False)
+            else:
+                generator_loss = self._bce(logits, True)
+            self.optimizer_.zero_grad(set_to_none=True)
+            generator_loss.backward()
+            self.optimizer_.step()
+        finally:
+            critic.requires_grad_(True)
+
+        # 3. h and sigma: ascend L = mean_i rec_i - KL(batch Gaussian of h(x) || N(0, I)).
+        # g is frozen and in eval mode: h and sigma learn against the generator that scores.
+        generator.requires_grad_(False)
+        generator.eval()
+        try:
+            codes = inference(x)
+            mean = generator(codes)
+            log_sigma = variance.log_sigma(codes)
+            reconstruction = (
+                (-0.5 * (x - mean).pow(2) * torch.exp(-2 * log_sigma) - log_sigma).sum(1).mean()
+            )
+            code_mean = codes.mean(0)
+            code_variance = codes.var(0, unbiased=False).clamp_min(_KL_VARIANCE_FLOOR)
+            kl = 0.5 * (code_mean.pow(2) + code_variance - 1 - code_variance.log()).sum()
+            inference_loss = kl - reconstruction
+            self.optimizer_inference_.zero_grad(set_to_none=True)
+            inference_loss.backward()
+            self.optimizer_inference_.step()
+        finally:
+            generator.requires_grad_(True)
+            generator.train()
+
+        # 4. Cycle: z -> g(z) -> h(g(z)) back to z, updating g and h.
+        codes = self.randn(n_rows, self.latent_dim)
+        cycle_loss = (codes - inference(generator(codes))).pow(2).sum(1).mean()
+        self.optimizer_.zero_grad(set_to_none=True)
+        self.optimizer_inference_.zero_grad(set_to_none=True)
+        (self.lambda_cycle * cycle_loss).backward()
+        self.optimizer_.step()
+        self.optimizer_inference_.step()
+
+        self.record_losses(
+            {
+                "train_loss": critic_loss,
+                "generator_loss": generator_loss,
+                "inference_loss": inference_loss,
+                "kl": kl,
+                "cycle_loss": cycle_loss,
+            }
+        )
+        return {"loss": critic_loss}
+
+    def raise_divergence(self, quantity: str, value: float) -> None:
+        epoch = len(self.history)
+        batch = len(self.history[-1, "batches"]) if epoch else 0
+        raise TrainingDivergedError(
+            f"InvGAN training diverged at epoch {epoch}, batch {batch}: {quantity} became "
+            f"{value}. Lower lr (now {self.lr:g}) or lr_inference (now {self.lr_inference:g}), "
+            "standardize the inputs, or raise precision_floor (it bounds how small sigma "
+            "can get); the detector was left unfitted."
+        )
+
+
+# ---------------------------------------------------------------------- detector
+class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDetector):
+    """Outlier detector scoring samples by the implicit likelihood of a GAN (InvGAN).
+
+    A GAN (generator ``g``, discriminator) is trained together with an inference network ``h``
+    that inverts the generator and an RBF network ``sigma`` that makes the generator stochastic,
+    ``f(z) = g(z) + sigma(z) * eps``, with a variance that grows away from the latent codes it
+    was trained on. The log-likelihood of a sample is then (paper Eq. 4)::
+
+        z = h(x)
+        log p(x) = log N(z; 0, I) - 1/2 log det(J_g(z)^T J_g(z) + J_sigma(z)^T J_sigma(z))
+
+    with the Jacobians of ``g`` and ``sigma`` at ``z``, computed for a whole batch with
+    ``torch.func`` (``vmap`` of ``jacfwd``) and the log-determinant from the eigenvalues of the
+    ``d x d`` metric in float64. ``score_samples`` is this log-likelihood (higher = more
+    normal) and ``score`` its mean.
+
+    Each training step makes the four updates of the paper's Algorithm 1: the discriminator,
+    the generator, ``h`` and the RBF weights on ``L_{h,sigma}`` (the Gaussian data term of the
+    stochastic generator minus the KL divergence of the batch of codes from the prior), and
+    ``h`` and ``g`` on the cycle term ``||z - h(g(z))||^2``. The RBF centres are K-means
+    centres of prior samples, fixed before training.
+
+    Read more in the user guide, ``docs/invgan.md``.
+
+    Parameters
+    ----------
+    latent_dim : int or "auto", default="auto"
+        Latent size ``d``. ``"auto"``: 50 (the paper's), or ``n_features`` when there are
+        fewer features. Must not exceed ``n_features``: the metric is only guaranteed positive
+        definite when ``sigma``'s Jacobian (``n_features x d``) has rank ``d``.
+    hidden_dims : tuple of int, default=(256, 128)
+        Hidden widths of the discriminator and of ``h`` (input to output); the generator uses
+        them reversed (the paper's Appendix B: ``d -> 128 -> 256 -> n_features``). Tables only.
+    batch_norm : bool, default=True
+        BatchNorm after every hidden linear layer of the tabular networks, as in the paper.
+        Scoring uses the running statistics (evaluation mode), so a row's score does not
+        depend on the other rows. Ignored for images (the paper's image networks have none).
+    input_shape : tuple (channels, height, width) or None, default=None
+        Set it for images: ``X`` stays 2-D, one flattened image per row (channel-major), and the
+        networks become the paper's Appendix A convolutional networks, which need sides
+        divisible by 8 (MNIST zero-padded to 32 x 32) and pixels in [-1, 1] (the generator
+        ends in tanh).
+    n_centres : int or "auto", default="auto"
+        Number ``K`` of RBF centres. ``"auto"``: ``max(2 * d, 64)``. Must be at least
+        ``d + 1`` (the paper's Lemma 1: then the metric is positive definite).
+    bandwidth : float, default=1.0
+        The kernel scale ``a`` of the paper: ``lambda_k = 0.5 * (a * r_k) ** -2`` with ``r_k``
+        the mean distance of cluster ``k``'s members to its centre. Larger values widen the
+        kernels.
+    n_kmeans_samples : int, default=10000
+        Prior samples ``z ~ N(0, I)`` clustered by K-means to place the centres.
+    precision_floor : float, default=1e-6
+        Added to every RBF precision, so ``sigma`` stays below ``precision_floor ** -0.5``.
+    score_type : {"llk", "llk_residual"}, default="llk"
+        ``"llk"``: the paper's log-likelihood above, which depends on ``x`` only through
+        ``z = h(x)``. ``"llk_residual"`` adds the data term of the stochastic generator,
+        ``sum_j log N(x_j; g_j(z), sigma_j(z)^2)``, so that samples far from the generator's
+        manifold are also penalised by their residual ``x - g(h(x))`` (in standardized units).
+    saturating : bool, default=False
+        Generator loss ``log(1 - D(g(z)))`` as Algorithm 1 writes it; False (default) uses the
+        non-saturating ``-log D(g(z))``, which has the same fixed point and stronger gradients
+        early in training.
+    lambda_cycle : float, default=1.0
+        Weight of the cycle term ``||z - h(g(z))||^2``.
+    lr : float, default=2e-4
+        Adam learning rate of the generator and the discriminator.
+    lr_inference : float, default=1e-3
+        Adam learning rate of ``h`` and the RBF weights.
+    betas : tuple of float, default=(0.5, 0.999)
+        Adam coefficients of every optimizer.
+    lr_decay : float, default=1.0
+        Factor applied to every learning rate after each epoch.
+    max_epochs : int, default=300
+        Passes over the training data (the paper's setting for Arrhythmia, about 2,000 steps
+        on its 226 training rows; use fewer for large data).
+    batch_size : int, default=32
+        Rows per training step (at least 2 are needed, for BatchNorm and the batch KL term).
+    standardize : bool or "auto", default="auto"
+        Standardize features with the training mean and standard deviation inside the
+        detector. ``"auto"`` standardizes tables and leaves images as they are.
+    contamination : float in (0, 0.5], default=0.1
+        Expected fraction of outliers in the training data; sets ``offset_``.
+    inference_batch_size : int, default=1024
+        Rows converted and scored at a time. Scoring holds the ``(2 * n_features) x d``
+        Jacobian of every row of a chunk, so memory grows with it.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the K-means centres, weight initialisation, latent sampling and batch order.
+        Same seed, same data and CPU give identical scores.
+    verbose : int, default=0
+        When positive, print a table of the losses and the duration of every epoch.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The fitted skorch net: ``net_.module_`` is the generator ``g``,
+        ``net_.discriminator_`` the discriminator, ``net_.inference_`` the inference network
+        ``h`` and ``net_.variance_`` the RBF network ``sigma``.
+    history_ : skorch.history.History
+        Every recorded loss (discriminator ``train_loss``, ``generator_loss``,
+        ``inference_loss`` = ``-L_{h,sigma}``, ``kl``, ``cycle_loss``), per batch and per epoch.
+    latent_dim_ : int
+        The latent size used.
+    centres_ : ndarray of shape (n_centres_, latent_dim_)
+        RBF centres (K-means centres of the prior samples).
+    bandwidths_ : ndarray of shape (n_centres_,)
+        RBF bandwidths ``lambda_k``.
+    n_centres_ : int
+        The number of centres used.
+    offset_ : float
+        Threshold on ``score_samples``: the ``100 * contamination`` percentile of the training
+        scores.
+    input_mean_, input_scale_ : ndarray of shape (n_features_in_,)
+        Standardization statistics (zeros and ones when ``standardize=False``).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen during fit, when X has string column names.
+
+    See Also
+    --------
+    DLSGANDetector : GAN whose encoder scores the likelihood of the latent code.
+    ApproximateMassFlowDetector : Exact likelihood of a normalizing flow.
+    minmax_anomaly_score : The paper's min-max normalised anomaly score.
+
+    References
+    ----------
+    .. [1] S. Ren, D. Li, Z. Zhou and P. Li, "Estimate the Implicit Likelihoods of GANs with
+       Application to Anomaly Detection", WWW 2020.
+    .. [2] G. Arvanitidis, L. K. Hansen and S. Hauberg, "Latent Space Oddity: on the Curvature
+       of Deep Generative Models", ICLR 2018.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skood.invgan import InvGANDetector
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 6))
+    >>> detector = InvGANDetector(latent_dim=2, hidden_dims=(32, 16), max_epochs=20,
+    ...                           n_kmeans_samples=1000, random_state=0).fit(X)
+    >>> detector.predict(np.array([[0.0] * 6, [8.0] * 6]))
+    array([ 1, -1])
+    >>> detector.transform(X[:3]).shape
+    (3, 2)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDetector._parameter_constraints,
+        "latent_dim": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "hidden_dims": [tuple, list],
+        "batch_norm": ["boolean"],
+        "input_shape": [tuple, list, None],
+        "n_centres": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
+        "bandwidth": [Interval(Real, 0, None, closed="neither")],
+        "n_kmeans_samples": [Interval(Integral, 2, None, closed="left")],
+        "precision_floor": [Interval(Real, 0, None, closed="neither")],
+        "score_type": [StrOptions({"llk", "llk_residual"})],
+        "saturating": ["boolean"],
+        "lambda_cycle": [Interval(Real, 0, None, closed="left")],
+        "lr_inference": [Interval(Real, 0, None, closed="neither")],
+        "betas": [tuple, list],
+        "lr_decay": [Interval(Real, 0, 1, closed="right")],
+    }
+
+    def __init__(
+        self,
+        *,
+        latent_dim: int | str = "auto",
+        hidden_dims: tuple[int, ...] = (256, 128),
+        batch_norm: bool = True,
+        input_shape: tuple[int, int, int] | None = None,
+        n_centres: int | str = "auto",
+        bandwidth: float = 1.0,
+        n_kmeans_samples: int = 10_000,
+        precision_floor: float = 1e-6,
+        score_type: str = "llk",
+        saturating: bool = False,
+        lambda_cycle: float = 1.0,
+        lr: float = 2e-4,
+        lr_inference: float = 1e-3,
+        betas: tuple[float, float] = (0.5, 0.999),
+        lr_decay: float = 1.0,
+        max_epochs: int = 300,
+        batch_size: int = 32,
+        standardize: bool | str = "auto",
+        contamination: float = 0.1,
+        inference_batch_size: int = 1024,
+        device: str = "auto",
+        random_state=None,
+        verbose: int = 0,
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.hidden_dims = hidden_dims
+        self.batch_norm = batch_norm
+        self.input_shape = input_shape
+        self.n_centres = n_centres
+        self.bandwidth = bandwidth
+        self.n_kmeans_samples = n_kmeans_samples
+        self.precision_floor = precision_floor
+        self.score_type = score_type
+        self.saturating = saturating
+        self.lambda_cycle = lambda_cycle
+        self.lr = lr
+        self.lr_inference = lr_inference
+        self.betas = betas
+        self.lr_decay = lr_decay
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.standardize = standardize
+        self.contamination = contamination
+        self.inference_batch_size = inference_batch_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ validation
+    def _resolved_sizes(self, n_features: int) -> tuple[int, int]:
+        """``(d, K)`` for ``n_features`` inputs, checked against the paper's constraints."""
+        if self.latent_dim == "auto":
+            latent_dim = 50 if self.input_shape is not None else min(50, n_features)
+        else:
+            latent_dim = int(self.latent_dim)
+        if latent_dim > n_features:
+            raise ValueError(
+                f"latent_dim={latent_dim} exceeds the number of features: got X with "
+                f"{n_features} feature(s). The Jacobian of sigma (n_features x latent_dim) must "
+                "have rank latent_dim for the metric to be positive definite; use "
+                "latent_dim <= n_features or latent_dim='auto'."
+            )
+        n_centres = max(2 * latent_dim, 64) if self.n_centres == "auto" else int(self.n_centres)
+        if n_centres < latent_dim + 1:
+            raise ValueError(
+                f"n_centres={n_centres} is below latent_dim + 1 = {latent_dim + 1}: InvGAN's "
+                "metric J_g^T J_g + J_sigma^T J_sigma is only guaranteed positive definite with "
+                "at least d + 1 RBF centres (the paper's Lemma 1). Raise n_centres or use "
+                "n_centres='auto'."
+            )
+        if self.n_kmeans_samples < n_centres:
+            raise ValueError(
+                f"n_kmeans_samples={self.n_kmeans_samples} is below n_centres={n_centres}: "
+                "K-means needs at least one prior sample per centre."
+            )
+        return latent_dim, n_centres
+
+    def _image_shape(self, n_features: int) -> tuple[int, int, int]:
+        shape = tuple(int(size) for size in self.input_shape)
+        if len(shape) != 3 or min(shape) < 1 or math.prod(shape) != n_features:
+            raise ValueError(
+                f"input_shape={self.input_shape!r} must be (channels, height, width) with "
+                f"channels * height * width == n_features ({n_features})."
+            )
+        if shape[1] % 8 or shape[2] % 8:
+            raise ValueError(
+                f"input_shape={tuple(shape)}: the image networks need sides divisible by 8 "
+                "(three stride-2 layers); zero-pad the images (MNIST: 28 -> 32)."
+            )
+        return shape
+
+    def _validate_training_data(self, X, y):
+        X, targets = super()._validate_training_data(X, y)
+        self._resolved_sizes(X.shape[1])
+        if self.input_shape is not None:
+            self._image_shape(X.shape[1])
+        else:
+            hidden = tuple(self.hidden_dims)
+            if not hidden or any(not isinstance(w, Integral) or w < 1 for w in hidden):
+                raise ValueError(
+                    f"hidden_dims must hold positive integer widths, got {self.hidden_dims!r}."
+                )
+        if len(self.betas) != 2:
+            raise ValueError(f"betas must be a pair of floats, got {self.betas!r}.")
+        return X, targets
+
+    # ------------------------------------------------------------------ training
+    def _fit_centres(self, latent_dim: int, n_centres: int, seed: int):
+        """K-means centres of prior samples and their bandwidths (Algorithm 1, line 3)."""
+        prior = check_random_state(seed).standard_normal((self.n_kmeans_samples, latent_dim))
+        kmeans = KMeans(n_clusters=n_centres, n_init=1, random_state=seed).fit(prior)
+        centres = torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float64)
+        bandwidths = rbf_bandwidths(
+            torch.as_tensor(prior), centres, torch.as_tensor(kmeans.labels_), self.bandwidth
+        )
+        return centres, bandwidths
+
+    def _build_networks(self, n_features: int, latent_dim: int, centres, bandwidths, seed: int):
+        init = torch.Generator().manual_seed(seed)
+        # Layers draw their default initialisation from the global generator when built; they
+        # are re-initialised from ``init`` below, and the global state is restored.
+        with torch.random.fork_rng(devices=[]):
+            if self.input_shape is None:
+                hidden = [int(width) for width in self.hidden_dims]
+                norm = bool(self.batch_norm)
+                generator = _mlp([latent_dim, *hidden[::-1], n_features], norm)
+                critic = _mlp([n_features, *hidden, 1], norm)
+                inference = _mlp([n_features, *hidden, latent_dim], norm)
+            else:
+                shape = self._image_shape(n_features)
+                generator = _ConvGenerator(latent_dim, shape)
+                critic = _ConvNetwork(shape, 1)
+                inference = _ConvNetwork(shape, latent_dim)
+        for network in (generator, critic, inference):
+            _initialise(network, init)
+        variance = RBFVariance(
+            centres, bandwidths, n_features, floor=self.precision_floor, generator=init
+        )
+        return generator, critic, inference, variance
+
+    def _fit_networks(self, X: torch.Tensor, *, seed: int, device: torch.device) -> None:
+        n_features = X.shape[1]
+        latent_dim, n_centres = self._resolved_sizes(n_features)
+        centres, bandwidths = self._fit_centres(latent_dim, n_centres, seed)
+        generator, critic, inference, variance = self._build_networks(
+            n_features, latent_dim, centres, bandwidths, seed
+        )
+        self.net_ = _InvGANNet(
+            generator,
+            partners={"discriminator": critic, "inference": inference, "variance": variance},
+            latent_dim=latent_dim,
+            betas=tuple(float(beta) for beta in self.betas),
+            lr_inference=self.lr_inference,
+            saturating=self.saturating,
+            lambda_cycle=self.lambda_cycle,
+            lr_decay=self.lr_decay,
+            seed=seed,
+            optimizer=torch.optim.Adam,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train=_NoSingletonBatches,
+            device=str(device),
+            verbose=self.verbose,
+        )
+        self.net_.fit(X, None)
+        for name in self.net_._modules:
+            # Running statistics from now on, for scoring in place (images) as for the copies.
+            getattr(self.net_, name + "_").eval()
+        self.latent_dim_ = latent_dim
+        self.n_centres_ = n_centres
+        self.centres_ = centres.numpy()
+        self.bandwidths_ = bandwidths.numpy()
+
+    # ------------------------------------------------------------------ scoring
+    def _log_likelihood(self, X: torch.Tensor, networks: dict) -> torch.Tensor:
+        generator, inference, variance = (
+            networks["module"],
+            networks["inference"],
+            networks["variance"],
+        )
+        codes = inference(X)
+        log_prior = -0.5 * codes.double().pow(2).sum(1) - 0.5 * codes.shape[1] * _LOG_2PI
+        log_det = metric_log_det(codes, [generator, variance])
+        log_likelihood = log_prior - 0.5 * log_det
+        if self.score_type == "llk_residual":
+            log_sigma = variance.log_sigma(codes).double()
+            residual = (X - generator(codes)).double()
+            log_likelihood = log_likelihood + (
+                -0.5 * residual.pow(2) * torch.exp(-2 * log_sigma) - log_sigma - 0.5 * _LOG_2PI
+            ).sum(1)
+        return log_likelihood
+
+    def _score_batch(self, X: torch.Tensor, networks: dict) -> torch.Tensor:
+        return self._log_likelihood(X, networks)
+
+    def score(self, X, y=None) -> float:
+        """Mean log-likelihood of ``X`` (of the chosen ``score_type``).
+
+        A density model's score: model selection tools such as
+        :class:`~sklearn.model_selection.GridSearchCV` can compare fits on held-out inliers
+        without labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        log_likelihood : float
+            ``mean(score_samples(X))``, in the standardized space the networks model.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    # ------------------------------------------------------------------ latent space
+    @property
+    def _n_features_out(self) -> int:
+        # Output width of transform, used by get_feature_names_out.
+        return self.latent_dim_
+
+    def transform(self, X):
+        """Latent codes ``z = h(x)`` of the inference network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to encode.
+
+        Returns
+        -------
+        latents : ndarray of shape (n_samples, latent_dim_)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return self._map_batches(X, lambda batch, networks: networks["inference"](batch))
+
+    def _check_latents(self, Z) -> np.ndarray:
+        latents = check_array(Z, dtype=[np.float64, np.float32])
+        if latents.shape[1] != self.latent_dim_:
+            raise ValueError(
+                f"X has {latents.shape[1]} latent coordinates, but {type(self).__name__} "
+                f"has latent_dim_={self.latent_dim_}."
+            )
+        return latents
+
+    def inverse_transform(self, X):
+        """Generator means ``g(z)`` of latent codes, in the original feature units.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, latent_dim_)
+            Latent codes, as returned by :meth:`transform`.
+
+        Returns
+        -------
+        samples : ndarray of shape (n_samples, n_features_in_)
+        """
+        check_is_fitted(self)
+        latents = self._check_latents(X)
+        means = self._map_batches(
+            latents, lambda batch, networks: networks["module"](batch), standardize=False
+        )
+        return self._unstandardize(means)
+
+    def latent_std(self, X) -> np.ndarray:
+        """Standard deviations ``sigma(z)`` of the stochastic generator at latent codes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, latent_dim_)
+            Latent codes.
+
+        Returns
+        -------
+        std : ndarray of shape (n_samples, n_features_in_)
+            Per-feature standard deviations, in standardized units (multiply by
+            ``input_scale_`` for the original units); large away from the training codes.
+        """
+        check_is_fitted(self)
+        latents = self._check_latents(X)
+        return self._map_batches(
+            latents, lambda batch, networks: networks["variance"](batch), standardize=False
+        )
+
+    def sample(self, n_samples: int = 1, *, noise: bool = True, random_state=None) -> np.ndarray:
+        """Draw from the stochastic generator ``f(z) = g(z) + sigma(z) * eps``.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+        noise : bool, default=True
+            Add ``sigma(z) * eps``; False returns the generator means ``g(z)``.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the draws of ``z ~ N(0, I)`` and ``eps ~ N(0, I)``.
+
+        Returns
+        -------
+        samples : ndarray of shape (n_samples, n_features_in_)
+            Samples in the original feature units.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        rng = check_random_state(random_state)
+        latents = rng.standard_normal((n_samples, self.latent_dim_))
+        means = self._map_batches(
+            latents, lambda batch, networks: networks["module"](batch), standardize=False
+        )
+        if noise:
+            std = self._map_batches(
+                latents, lambda batch, networks: networks["variance"](batch), standardize=False
+            )
+            means = means + std * rng.standard_normal(means.shape)
+        return self._unstandardize(means)
