@@ -9,7 +9,8 @@ Deep Generative Models", ICLR 2018.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -206,6 +207,29 @@ class _ConvNetwork(nn.Module):
         return self.head(self.body(x.view(-1, *self.input_shape)).flatten(1))
 
 
+@contextmanager
+def _running_statistics_kept(module: nn.Module) -> Iterator[None]:
+    """Restore the running statistics of ``module``'s normalisation layers on exit.
+
+    The inference network encodes real rows when scoring, in evaluation mode, so its running
+    BatchNorm statistics must describe real rows; the cycle step passes generated batches
+    through it (normalised with their own batch statistics), and those must not leak into the
+    running ones.
+    """
+    saved = [
+        (buffer, buffer.clone())
+        for layer in module.modules()
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm)
+        for buffer in layer.buffers()
+    ]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
+
+
 class _NoSingletonBatches(InMemoryBatches):
     """In-memory batches whose last batch joins the one before when it would hold one row:
     BatchNorm and the batch variance of the KL term need at least two rows."""
@@ -332,10 +356,11 @@ class _InvGANNet(AdversarialNet):
 
         # 4. Cycle: z -> g(z) -> h(g(z)) back to z, updating g and h.
         codes = self.randn(n_rows, self.latent_dim)
-        cycle_loss = (codes - inference(generator(codes))).pow(2).sum(1).mean()
-        self.optimizer_.zero_grad(set_to_none=True)
-        self.optimizer_inference_.zero_grad(set_to_none=True)
-        (self.lambda_cycle * cycle_loss).backward()
+        with _running_statistics_kept(inference):
+            cycle_loss = (codes - inference(generator(codes))).pow(2).sum(1).mean()
+            self.optimizer_.zero_grad(set_to_none=True)
+            self.optimizer_inference_.zero_grad(set_to_none=True)
+            (self.lambda_cycle * cycle_loss).backward()
         self.optimizer_.step()
         self.optimizer_inference_.step()
 
@@ -501,7 +526,7 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
     >>> from skood.invgan import InvGANDetector
     >>> rng = np.random.RandomState(0)
     >>> X = rng.normal(size=(200, 6))
-    >>> detector = InvGANDetector(latent_dim=2, hidden_dims=(32, 16), max_epochs=20,
+    >>> detector = InvGANDetector(latent_dim=2, hidden_dims=(32, 16), max_epochs=50,
     ...                           n_kmeans_samples=1000, random_state=0).fit(X)
     >>> detector.predict(np.array([[0.0] * 6, [8.0] * 6]))
     array([ 1, -1])

@@ -227,6 +227,30 @@ def test_a_row_scores_the_same_in_any_batch(fitted, blobs):
     np.testing.assert_allclose(alone, fitted.score_samples(blobs)[:5], rtol=1e-12)
 
 
+def test_inference_running_statistics_describe_real_rows():
+    # h scores real rows with its running BatchNorm statistics; the generated batches of the
+    # cycle step must not leak into them. Learning rates ~0 keep the weights fixed, so the
+    # running mean of h's first BatchNorm must be the mean of its input over the real rows.
+    X = np.random.RandomState(0).normal(loc=5.0, size=(64, 6))
+    det = InvGANDetector(
+        latent_dim=2,
+        hidden_dims=(8, 4),
+        n_kmeans_samples=200,
+        max_epochs=30,
+        lr=1e-12,
+        lr_inference=1e-12,
+        standardize=False,
+        random_state=0,
+    ).fit(X)
+    linear, norm = det.net_.inference_[0], det.net_.inference_[1]
+    with torch.no_grad():
+        real = linear(torch.as_tensor(X, dtype=torch.float32)).mean(0)
+        fake = linear(det.net_.module_(torch.randn(512, 2))).mean(0)
+    gap = float((real - fake).norm())
+    assert gap > 1.0  # generated and real rows differ, so the test can tell them apart
+    assert float((norm.running_mean - real).norm()) < 0.05 * gap
+
+
 def test_last_batch_of_one_row_is_merged(blobs):
     det = InvGANDetector(**{**TINY, "batch_size": 16}).fit(blobs[:33])  # 16 + 16 + 1 rows
     assert len(det.history_[-1, "batches"]) == 2
