@@ -92,6 +92,9 @@ def metric_log_det(
     if chunk_size is None:
         width = sum(int(function(z[:1]).shape[1]) for function in functions)
         chunk_size = max(1, _JACOBIAN_BUDGET // (width * latent_dim))
+        if mode == "reverse":
+            # Reverse mode keeps one backward pass per output of every row of a chunk alive.
+            chunk_size = max(1, chunk_size // width)
     pieces = []
     for start in range(0, n_rows, chunk_size):
         jacobian = batched(z[start : start + chunk_size]).double()  # (m, D_total, d)
