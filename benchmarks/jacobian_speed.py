@@ -96,11 +96,9 @@ def part_log_det(
     functions = [generator, variance]
     methods = {
         "batched jacfwd": lambda: metric_log_det(codes, functions, mode="forward"),
-        # Reverse mode holds every output's vector-Jacobian product of a chunk at once (about
-        # 150 MB per row here): timed on the first rows only, in small chunks.
-        "batched jacrev": lambda: metric_log_det(
-            codes[:naive_rows], functions, mode="reverse", chunk_size=5
-        ),
+        # Ten times slower than jacfwd: timed on the first rows only (metric_log_det sizes
+        # reverse-mode chunks for its memory itself).
+        "batched jacrev": lambda: metric_log_det(codes[:naive_rows], functions, mode="reverse"),
         "per-sample jacfwd loop": lambda: loop_log_det(codes, functions),
         # Far slower: run on the first rows only, reported per row.
         "autograd.functional loop": lambda: naive_loop_log_det(codes[:naive_rows], functions),
