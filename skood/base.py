@@ -149,8 +149,26 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             # A failed fit (divergence, interruption) must not leave a half-fitted model behind.
             self._forget_fit()
             raise
-        self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
+        self._set_offset(scores)
         return self
+
+    def _set_offset(self, training_scores: np.ndarray) -> None:
+        """``offset_`` from ``contamination``, remembering which ``score_type`` it thresholds."""
+        self.offset_ = float(np.percentile(training_scores, 100.0 * self.contamination))
+        self._offset_score_type = getattr(self, "score_type", None)
+
+    def _check_offset_matches_score_type(self) -> None:
+        # offset_ is a threshold on the fit-time score; compared with another score type's values
+        # (a gradient norm against a log-likelihood, say) it would label rows arbitrarily.
+        fitted = getattr(self, "_offset_score_type", None)
+        current = getattr(self, "score_type", None)
+        if fitted is not None and current != fitted:
+            raise ValueError(
+                f"offset_ was set for score_type={fitted!r}, but score_type is now {current!r}. "
+                "score_samples works with any score_type; decision_function and predict need "
+                f"an offset_ for {current!r}: refit the detector, or set score_type back to "
+                f"{fitted!r}."
+            )
 
     def _validate_training_data(self, X, y) -> tuple[np.ndarray, np.ndarray | None]:
         """Validate the training rows; return them and the targets handed to ``_fit_networks``.
@@ -296,6 +314,8 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         decision : ndarray of shape (n_samples,)
             Negative values flag outliers, positive values inliers.
         """
+        check_is_fitted(self)
+        self._check_offset_matches_score_type()
         return self.score_samples(X) - self.offset_
 
     def predict(self, X):

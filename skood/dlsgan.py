@@ -194,6 +194,9 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
         log-likelihood of the encoded latent. ``"reconstruction"``:
         ``score_samples = -mean((x - G(E(x) * s))**2)`` in standardized units. (Not named
         ``score``: that name is the estimator method scikit-learn calls.)
+        Changing it on a fitted detector changes ``score_samples`` at once;
+        ``decision_function`` and ``predict`` raise until the detector is refitted, because
+        ``offset_`` is a threshold on the fit-time score.
     lambda_enc : float, default=1.0
         Weight of the encoder loss in both the discriminator/encoder and the generator loss.
     lambda_r1 : float, default=0.1

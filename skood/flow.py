@@ -170,6 +170,9 @@ class ApproximateMassFlowDetector(BaseDetector):
         as in the paper). ``"log_likelihood"``: ``score_samples(X) = log p(x)`` in the units of
         ``X``. Higher is more normal for both. (Not named ``score``: that is the estimator
         method, which returns the mean log-likelihood whatever ``score_type`` is.)
+        Changing it on a fitted detector changes ``score_samples`` at once;
+        ``decision_function`` and ``predict`` raise until the detector is refitted, because
+        ``offset_`` is a threshold on the fit-time score.
     alpha : float, default=2.0
         Weight of the approximate-mass penalty; 0 gives the vanilla flow.
     penalty : {"batch_mean", "per_sample"}, default="batch_mean"

@@ -448,6 +448,9 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         ``z = h(x)``. ``"llk_residual"`` adds the data term of the stochastic generator,
         ``sum_j log N(x_j; g_j(z), sigma_j(z)^2)``, so that samples far from the generator's
         manifold are also penalised by their residual ``x - g(h(x))`` (in standardized units).
+        Changing it on a fitted detector changes ``score_samples`` at once;
+        ``decision_function`` and ``predict`` raise until the detector is refitted, because
+        ``offset_`` is a threshold on the fit-time score.
     saturating : bool, default=False
         Generator loss ``log(1 - D(g(z)))`` as Algorithm 1 writes it; False (default) uses the
         non-saturating ``-log D(g(z))``, which has the same fixed point and stronger gradients

@@ -78,10 +78,11 @@ class PostHocDetector(ClassifierDetector):
     ================  ========================================================================
 
     The statistics of every score are estimated at fit, so ``set_params(score_type=...)`` on a
-    fitted detector scores with another method without retraining (``offset_`` stays that of
-    the fitted ``score_type``). :meth:`fit_statistics` re-estimates them, and ``offset_``, on
-    other in-distribution data (a validation split, or the evaluation fold to reproduce the
-    DLSGAN paper's ReAct table).
+    fitted detector scores with another method without retraining. ``offset_`` stays that of
+    the fitted ``score_type``, so ``decision_function`` and ``predict`` raise until
+    :meth:`fit_statistics` sets it for the new one. :meth:`fit_statistics` re-estimates the
+    statistics, and ``offset_``, on other in-distribution data (a validation split, or the
+    evaluation fold to reproduce the DLSGAN paper's ReAct table).
 
     The classifier also classifies: :meth:`predict_class` and :meth:`predict_class_proba`
     (``predict`` is the outlier detector's and returns -1/+1).
@@ -413,7 +414,7 @@ class PostHocDetector(ClassifierDetector):
             if len(labels) != len(X):
                 raise ValueError(f"X has {len(X)} rows but y has {len(labels)}.")
         self._estimate_statistics(X, labels, standardize=True)
-        self.offset_ = float(np.percentile(self._score_validated(X), 100.0 * self.contamination))
+        self._set_offset(self._score_validated(X))
         return self
 
     # ------------------------------------------------------------------ scoring

@@ -237,6 +237,19 @@ def test_contract(blobs, score_type):
     np.testing.assert_array_equal(refit.fit_predict(blobs), pred)
 
 
+def test_offset_belongs_to_the_fitted_score_type(fitted, blobs):
+    det = copy.deepcopy(fitted).set_params(score_type="log_likelihood")
+    assert np.all(np.isfinite(det.score_samples(blobs)))  # scoring needs no refit
+    for method in (det.decision_function, det.predict):
+        with pytest.raises(ValueError, match="offset_ was set for score_type='approximate_mass'"):
+            method(blobs)
+    det.set_params(score_type="approximate_mass")
+    np.testing.assert_array_equal(det.predict(blobs), fitted.predict(blobs))
+    # A refit thresholds the new score.
+    refit = det.set_params(score_type="log_likelihood").fit(blobs)
+    assert np.mean(refit.predict(blobs) == -1) == pytest.approx(0.1, abs=0.01)
+
+
 def test_approximate_mass_is_the_input_gradient_norm(fitted, blobs):
     flow = _float64_flow(fitted)
     standardized = torch.from_numpy((blobs - fitted.input_mean_) / fitted.input_scale_)

@@ -332,6 +332,14 @@ def test_score_type_switches_without_refitting(fixed, data):
     msp = det.set_params(score_type="msp").score_samples(X_test)
     assert not np.allclose(energy, msp)
     np.testing.assert_array_equal(det.set_params(score_type="energy").score_samples(X_test), energy)
+    # offset_ thresholds the fitted score: the other scores need fit_statistics first.
+    det.set_params(score_type="msp")
+    with pytest.raises(ValueError, match="offset_ was set for score_type='energy'"):
+        det.predict(X_test)
+    det.fit_statistics(X_test)
+    msp = det.score_samples(X_test)
+    assert det.offset_ == np.percentile(msp, 10)
+    np.testing.assert_array_equal(det.predict(X_test), np.where(msp < det.offset_, -1, 1))
 
 
 def test_fit_statistics_on_other_data_and_stale_parameters(fixed, weights, data):
