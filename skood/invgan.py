@@ -77,6 +77,9 @@ def metric_log_det(
     Returns
     -------
     log_det : torch.Tensor of shape (n,), float64
+        Differentiable with respect to the networks' parameters under grad mode, so that it
+        then holds every chunk's graph; call it under ``torch.no_grad()`` (as scoring does)
+        to keep memory bounded by ``chunk_size``.
     """
     if mode not in ("forward", "reverse"):
         raise ValueError(f"mode must be 'forward' or 'reverse', got {mode!r}.")
