@@ -88,6 +88,9 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     # True where ``_score_batch`` differentiates through the networks (input-gradient norms,
     # Jacobian log-determinants): scoring then runs with autograd enabled.
     _scoring_needs_grad: bool = False
+    # Parameters that change score_samples without a refit; offset_ belongs to their fit-time
+    # values.
+    _scoring_parameters: tuple[str, ...] = ()
 
     @property
     def _inference_dtype(self) -> torch.dtype:
@@ -153,22 +156,25 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         return self
 
     def _set_offset(self, training_scores: np.ndarray) -> None:
-        """``offset_`` from ``contamination``, remembering which ``score_type`` it thresholds."""
+        """``offset_`` from ``contamination``, remembering the scoring parameters it is for."""
         self.offset_ = float(np.percentile(training_scores, 100.0 * self.contamination))
-        self._offset_score_type = getattr(self, "score_type", None)
+        self._offset_scoring = {name: getattr(self, name) for name in self._scoring_parameters}
 
-    def _check_offset_matches_score_type(self) -> None:
-        # offset_ is a threshold on the fit-time score; compared with another score type's values
+    def _check_offset_matches_scoring(self) -> None:
+        # offset_ is a threshold on the fit-time score; compared with another score's values
         # (a gradient norm against a log-likelihood, say) it would label rows arbitrarily.
-        fitted = getattr(self, "_offset_score_type", None)
-        current = getattr(self, "score_type", None)
-        if fitted is not None and current != fitted:
-            raise ValueError(
-                f"offset_ was set for score_type={fitted!r}, but score_type is now {current!r}. "
-                "score_samples works with any score_type; decision_function and predict need "
-                f"an offset_ for {current!r}: refit the detector, or set score_type back to "
-                f"{fitted!r}."
-            )
+        fitted = getattr(self, "_offset_scoring", None)
+        if fitted is None:
+            return
+        for name, value in fitted.items():
+            current = getattr(self, name)
+            if current != value:
+                raise ValueError(
+                    f"offset_ was set for {name}={value!r}, but {name} is now {current!r}. "
+                    f"score_samples works with any {name}; decision_function and predict need "
+                    f"an offset_ for {current!r}: refit the detector, or set {name} back to "
+                    f"{value!r}."
+                )
 
     def _validate_training_data(self, X, y) -> tuple[np.ndarray, np.ndarray | None]:
         """Validate the training rows; return them and the targets handed to ``_fit_networks``.
@@ -315,7 +321,7 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             Negative values flag outliers, positive values inliers.
         """
         check_is_fitted(self)
-        self._check_offset_matches_score_type()
+        self._check_offset_matches_scoring()
         return self.score_samples(X) - self.offset_
 
     def predict(self, X):

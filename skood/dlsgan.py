@@ -293,6 +293,8 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
         "variance_decay": [Interval(Real, 0, 1, closed="left")],
     }
 
+    _scoring_parameters = ("score_type",)
+
     def __init__(
         self,
         *,

@@ -561,6 +561,8 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         "lr_decay": [Interval(Real, 0, 1, closed="right")],
     }
 
+    _scoring_parameters = ("score_type",)
+
     def __init__(
         self,
         *,

@@ -235,6 +235,8 @@ class PostHocDetector(ClassifierDetector):
         "kl_matching": [StrOptions({"predicted", "min"})],
     }
 
+    _scoring_parameters = ("score_type",)
+
     def __init__(
         self,
         *,

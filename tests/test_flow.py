@@ -505,6 +505,41 @@ def test_image_flow_trains_scores_and_samples(images):
     assert samples.min() >= -1.0 and samples.max() <= 1.0
 
 
+def test_dequantization_draws_average_the_scores_over_fixed_noise(images):
+    det = ApproximateMassFlowDetector(
+        **TINY_IMAGE, score_type="log_likelihood", n_dequantization_draws=3
+    ).fit(images)
+    flow = _float64_flow(det)
+    pixels = torch.from_numpy((images.astype(np.float64) + 1.0) / 2.0).requires_grad_(True)
+    stream = torch.Generator().manual_seed(det.dequantization_seed_)
+    noises = torch.rand((3, 64), generator=stream).double()
+    log_likelihoods, norms = [], []
+    for noise in noises:
+        log_likelihood = flow.log_prob(pixels, noise=noise.expand_as(pixels))
+        (gradient,) = torch.autograd.grad(log_likelihood.sum(), pixels)
+        log_likelihoods.append(log_likelihood.detach().numpy())
+        norms.append(gradient.norm(dim=1).numpy())
+    expected = np.mean(log_likelihoods, axis=0) - 64 * math.log(2.0)
+    np.testing.assert_allclose(det.score_samples(images), expected, rtol=1e-5)
+    assert det.score(images) == pytest.approx(expected.mean(), rel=1e-5)
+    det.set_params(score_type="approximate_mass")
+    mass = det.score_samples(images)
+    np.testing.assert_allclose(mass, -np.mean(norms, axis=0), rtol=1e-4)
+    # The same noise for every row: a row's score does not depend on its batch.
+    np.testing.assert_allclose(det.score_samples(images[5:9]), mass[5:9], rtol=1e-6)
+    midpoint = clone(det).set_params(n_dequantization_draws=0).fit(images)
+    assert not np.allclose(midpoint.score_samples(images), mass)
+    # offset_ belongs to the fit-time draws.
+    det.set_params(score_type="log_likelihood", n_dequantization_draws=1)
+    with pytest.raises(ValueError, match="n_dequantization_draws=3"):
+        det.predict(images)
+
+
+def test_dequantization_draws_are_for_images_only(blobs):
+    with pytest.raises(ValueError, match="n_dequantization_draws applies to images"):
+        ApproximateMassFlowDetector(**TINY, n_dequantization_draws=2).fit(blobs)
+
+
 def test_image_units_pixel_range_only_shifts_the_log_likelihood(images):
     unit = (images + 1.0) / 2.0
     symmetric = ApproximateMassFlowDetector(**TINY_IMAGE, score_type="log_likelihood").fit(images)
