@@ -60,6 +60,13 @@ def write_markdown(name: str, text: str) -> Path:
     return path
 
 
+def write_results(name: str, payload: dict, text: str) -> None:
+    """Write ``results/<name>.json`` and ``.md`` and print the Markdown."""
+    write_json(name, payload)
+    write_markdown(name, text)
+    print(text)
+
+
 def machine_markdown(info: dict) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     return (

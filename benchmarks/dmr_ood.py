@@ -47,7 +47,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import RESULTS, data_home, machine, machine_markdown, write_json, write_markdown
+from _common import RESULTS, data_home, machine, machine_markdown, write_results
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -433,10 +433,7 @@ def main() -> None:
         payload["images"] = run_images(args, settings, stem)
     if args.setting in ("tabular", "both"):
         payload["tabular"] = run_tabular(args, settings)
-    write_json(stem, payload)
-    text = markdown(payload)
-    write_markdown(stem, text)
-    print(text)
+    write_results(stem, payload, markdown(payload))
 
 
 if __name__ == "__main__":

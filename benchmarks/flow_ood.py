@@ -50,11 +50,12 @@ The tabular entry point (``--tabular``) runs the flow alone with ``tabular.py``'
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import numpy as np
 import torch
-from _common import data_home, machine, machine_markdown, write_json, write_markdown
+from _common import data_home, machine, machine_markdown, write_json, write_markdown, write_results
 
 from skood.datasets import load_fashion_mnist, load_mnist
 from skood.datasets.corruptions import CORRUPTIONS, blend, corrupt
@@ -173,11 +174,16 @@ REFERENCES = {
 }
 
 
+@functools.cache
+def _untrained_flow() -> RealNVPImage:
+    return RealNVPImage((1, 28, 28), n_scales=2, n_blocks=1, mid_channels=4).double()
+
+
 def reference_scores(name: str, X: np.ndarray) -> np.ndarray:
     """Scores (higher = more normal) of rows in [-1, 1] for a :data:`REFERENCES` entry."""
     if name == "background pixels":
         return -np.sum(X <= -1.0 + 1e-6, axis=1).astype(np.float64)
-    flow = RealNVPImage((1, 28, 28), n_scales=2, n_blocks=1, mid_channels=4).double()
+    flow = _untrained_flow()
     pixels = torch.from_numpy((X.astype(np.float64) + 1.0) / 2.0)
     _, norms = log_prob_and_gradient_norm(flow.log_prob, pixels)
     return -norms.detach().numpy()
@@ -463,10 +469,7 @@ def main() -> None:
         return
     payload = run(args)
     stem = args.output or f"flow_ood_{args.config}"
-    write_json(stem, payload)
-    text = markdown(payload)
-    write_markdown(stem, text)
-    print(text)
+    write_results(stem, payload, markdown(payload))
 
 
 if __name__ == "__main__":

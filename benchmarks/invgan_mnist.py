@@ -35,7 +35,7 @@ import time
 
 import numpy as np
 import torch
-from _common import data_home, machine, machine_markdown, write_json, write_markdown
+from _common import data_home, machine, machine_markdown, write_results
 from joblib import Parallel, delayed
 
 from skood import InvGANDetector
@@ -165,10 +165,7 @@ def main() -> None:
         "paper": {"mean": PAPER_MEAN, "std": PAPER_STD},
     }
     stem = args.output or f"invgan_mnist_{args.config}"
-    write_json(stem, payload)
-    text = markdown(payload)
-    write_markdown(stem, text)
-    print(text)
+    write_results(stem, payload, markdown(payload))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 import torch
-from _common import machine, machine_markdown, write_json, write_markdown
+from _common import machine, machine_markdown, write_results
 from sklearn.ensemble import IsolationForest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -227,10 +227,7 @@ def main() -> None:
         "log_det": part_log_det(detector, X, args.rows, args.repeats, args.naive_rows),
         "throughput": part_throughput(detector, X, args.score_rows, args.seed),
     }
-    write_json(args.output, payload)
-    text = markdown(payload)
-    write_markdown(args.output, text)
-    print(text)
+    write_results(args.output, payload, markdown(payload))
 
 
 if __name__ == "__main__":

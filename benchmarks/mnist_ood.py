@@ -32,7 +32,7 @@ import json
 import time
 
 import numpy as np
-from _common import data_home, machine, machine_markdown, write_json, write_markdown
+from _common import data_home, machine, machine_markdown, write_results
 from sklearn.metrics import roc_auc_score
 
 from skood import AutoencoderDetector, DLSGANDetector, PostHocDetector
@@ -343,10 +343,7 @@ def merge(stems: list[str], output: str) -> None:
         payload["diagnostics"].update(run["diagnostics"])
         payload["throughput"].update(run["throughput"])
     del payload["per_fold"]
-    write_json(output, payload)
-    text = markdown(payload)
-    write_markdown(output, text)
-    print(text)
+    write_results(output, payload, markdown(payload))
 
 
 def main() -> None:
@@ -424,10 +421,7 @@ def main() -> None:
         "diagnostics": diagnostics_by_model,
         "throughput": throughput,
     }
-    write_json(stem, payload)
-    text = markdown(payload)
-    write_markdown(stem, text)
-    print(text)
+    write_results(stem, payload, markdown(payload))
 
 
 if __name__ == "__main__":

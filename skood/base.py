@@ -320,7 +320,6 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         decision : ndarray of shape (n_samples,)
             Negative values flag outliers, positive values inliers.
         """
-        check_is_fitted(self)
         self._check_offset_matches_scoring()
         return self.score_samples(X) - self.offset_
 
