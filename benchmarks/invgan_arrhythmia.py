@@ -75,6 +75,8 @@ GRID = {
     "latent 10, a = 2": {"latent_dim": 10, "bandwidth": 2.0},
     "bandwidth a = 4": {"bandwidth": 4.0},
     "bandwidth a = 8": {"bandwidth": 8.0},
+    "encoded centres, a = 1": {"kmeans_on": "encoded"},
+    "encoded centres, a = 4": {"kmeans_on": "encoded", "bandwidth": 4.0},
 }
 VALIDATION_FRACTION = 0.3
 

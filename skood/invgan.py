@@ -444,6 +444,14 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         kernels.
     n_kmeans_samples : int, default=10000
         Prior samples ``z ~ N(0, I)`` clustered by K-means to place the centres.
+    kmeans_on : {"prior", "encoded"}, default="prior"
+        Which points K-means clusters. ``"prior"``: ``n_kmeans_samples`` prior draws, before
+        training (the paper's Algorithm 1). ``"encoded"``: after that training, the centres
+        are refitted to the codes ``h(x)`` of the training rows and the RBF weights ``W`` are
+        retrained alone on the data term of ``L_{h,sigma}`` (``g`` and ``h`` frozen; as many
+        epochs, the same batch size and ``lr_inference``), as Arvanitidis et al. fit their
+        variance network: ``sigma`` is then small where the training codes lie, not where the
+        prior has mass. Needs at least ``n_centres`` training rows.
     precision_floor : float, default=1e-6
         Added to every RBF precision, so ``sigma`` stays below ``precision_floor ** -0.5``.
     score_type : {"llk", "llk_residual"}, default="llk"
@@ -501,7 +509,8 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
     latent_dim_ : int
         The latent size used.
     centres_ : ndarray of shape (n_centres_, latent_dim_)
-        RBF centres (K-means centres of the prior samples).
+        RBF centres: K-means centres of the prior samples, or of the training codes with
+        ``kmeans_on="encoded"``.
     bandwidths_ : ndarray of shape (n_centres_,)
         RBF bandwidths ``lambda_k``.
     n_centres_ : int
@@ -552,6 +561,7 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         "n_centres": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
         "bandwidth": [Interval(Real, 0, None, closed="neither")],
         "n_kmeans_samples": [Interval(Integral, 2, None, closed="left")],
+        "kmeans_on": [StrOptions({"prior", "encoded"})],
         "precision_floor": [Interval(Real, 0, None, closed="neither")],
         "score_type": [StrOptions({"llk", "llk_residual"})],
         "saturating": ["boolean"],
@@ -573,6 +583,7 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         n_centres: int | str = "auto",
         bandwidth: float = 1.0,
         n_kmeans_samples: int = 10_000,
+        kmeans_on: str = "prior",
         precision_floor: float = 1e-6,
         score_type: str = "llk",
         saturating: bool = False,
@@ -597,6 +608,7 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         self.n_centres = n_centres
         self.bandwidth = bandwidth
         self.n_kmeans_samples = n_kmeans_samples
+        self.kmeans_on = kmeans_on
         self.precision_floor = precision_floor
         self.score_type = score_type
         self.saturating = saturating
@@ -659,7 +671,13 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
 
     def _validate_training_data(self, X, y):
         X, targets = super()._validate_training_data(X, y)
-        self._resolved_sizes(X.shape[1])
+        _, n_centres = self._resolved_sizes(X.shape[1])
+        if self.kmeans_on == "encoded" and X.shape[0] < n_centres:
+            raise ValueError(
+                f"kmeans_on='encoded' clusters the codes of the training rows into "
+                f"n_centres={n_centres} centres, but X has only {X.shape[0]} rows. Use more "
+                "rows, a smaller n_centres (at least latent_dim + 1) or kmeans_on='prior'."
+            )
         if self.input_shape is not None:
             self._image_shape(X.shape[1])
         else:
@@ -673,13 +691,15 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         return X, targets
 
     # ------------------------------------------------------------------ training
-    def _fit_centres(self, latent_dim: int, n_centres: int, seed: int):
-        """K-means centres of prior samples and their bandwidths (Algorithm 1, line 3)."""
-        prior = check_random_state(seed).standard_normal((self.n_kmeans_samples, latent_dim))
-        kmeans = KMeans(n_clusters=n_centres, n_init=1, random_state=seed).fit(prior)
+    def _fit_centres(self, points: np.ndarray, n_centres: int, seed: int):
+        """K-means centres of ``points`` and their bandwidths (Algorithm 1, line 3)."""
+        kmeans = KMeans(n_clusters=n_centres, n_init=1, random_state=seed).fit(points)
         centres = torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float64)
         bandwidths = rbf_bandwidths(
-            torch.as_tensor(prior), centres, torch.as_tensor(kmeans.labels_), self.bandwidth
+            torch.as_tensor(points, dtype=torch.float64),
+            centres,
+            torch.as_tensor(kmeans.labels_),
+            self.bandwidth,
         )
         return centres, bandwidths
 
@@ -709,7 +729,8 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
     def _fit_networks(self, X: torch.Tensor, *, seed: int, device: torch.device) -> None:
         n_features = X.shape[1]
         latent_dim, n_centres = self._resolved_sizes(n_features)
-        centres, bandwidths = self._fit_centres(latent_dim, n_centres, seed)
+        prior = check_random_state(seed).standard_normal((self.n_kmeans_samples, latent_dim))
+        centres, bandwidths = self._fit_centres(prior, n_centres, seed)
         generator, critic, inference, variance = self._build_networks(
             n_features, latent_dim, centres, bandwidths, seed
         )
@@ -735,10 +756,74 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         for name in self.net_._modules:
             # Running statistics from now on, for scoring in place (images) as for the copies.
             getattr(self.net_, name + "_").eval()
+        if self.kmeans_on == "encoded":
+            centres, bandwidths = self._refit_variance_on_codes(X, n_centres, seed=seed)
         self.latent_dim_ = latent_dim
         self.n_centres_ = n_centres
         self.centres_ = centres.numpy()
         self.bandwidths_ = bandwidths.numpy()
+
+    def _refit_variance_on_codes(self, X: torch.Tensor, n_centres: int, *, seed: int):
+        """Replace ``sigma`` by one centred on the training codes, its ``W`` fitted alone.
+
+        With ``g`` and ``h`` frozen, the data term of ``L_{h,sigma}`` depends on ``W`` only
+        through the precisions ``beta = v(z) @ (W ** 2).T + floor`` at the fixed codes
+        ``z = h(x)``, so the codes and squared residuals are computed once.
+        """
+        generator, inference = self.net_.module_, self.net_.inference_
+        with torch.no_grad():
+            codes = torch.cat([inference(rows) for rows in X.split(self.inference_batch_size)])
+            squared_residuals = torch.cat(
+                [
+                    (rows - generator(rows_codes)).pow(2)
+                    for rows, rows_codes in zip(
+                        X.split(self.inference_batch_size),
+                        codes.split(self.inference_batch_size),
+                        strict=True,
+                    )
+                ]
+            )
+        centres, bandwidths = self._fit_centres(codes.double().cpu().numpy(), n_centres, seed)
+        init = torch.Generator().manual_seed(seed + 1)
+        variance = RBFVariance(
+            centres, bandwidths, X.shape[1], floor=self.precision_floor, generator=init
+        ).to(X.device)
+        with torch.no_grad():
+            # Rescale the random N(0, 1) start per output so that the mean precision at the
+            # codes is 1 / (mean squared residual), the data term's optimum for a constant
+            # sigma: Adam then refines W from the right scale instead of spending its steps
+            # getting there. The start stays random and of full rank (Lemma 1).
+            mean_precision = (variance.precision(codes) - self.precision_floor).mean(0)
+            target = 1.0 / squared_residuals.mean(0).clamp_min(self.precision_floor)
+            variance.weight.mul_((target / mean_precision).sqrt()[:, None])
+        optimizer = torch.optim.Adam(
+            variance.parameters(),
+            lr=self.lr_inference,
+            betas=tuple(float(beta) for beta in self.betas),
+        )
+        order = torch.Generator().manual_seed(seed + 2)
+        n_rows = X.shape[0]
+        for epoch in range(self.max_epochs):
+            losses = []
+            for rows in torch.randperm(n_rows, generator=order).split(self.batch_size):
+                precision = variance.precision(codes[rows])
+                # -(data term): 1/2 r^2 / sigma^2 + log sigma, with log sigma = -1/2 log beta.
+                loss = (0.5 * squared_residuals[rows] * precision - 0.5 * precision.log()).sum(1)
+                loss = loss.mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.detach())
+            epoch_loss = float(torch.stack(losses).mean())
+            if not math.isfinite(epoch_loss):
+                raise TrainingDivergedError(
+                    f"InvGAN's variance network diverged while refitted to the training codes "
+                    f"(kmeans_on='encoded'), epoch {epoch + 1}: its loss became {epoch_loss}. "
+                    f"Lower lr_inference (now {self.lr_inference:g}) or raise precision_floor; "
+                    "the detector was left unfitted."
+                )
+        self.net_.variance_ = variance.eval()
+        return centres, bandwidths
 
     # ------------------------------------------------------------------ scoring
     def _log_likelihood(self, X: torch.Tensor, networks: dict) -> torch.Tensor:

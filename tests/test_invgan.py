@@ -143,6 +143,48 @@ def test_sigma_grows_away_from_the_training_latents(blobs):
     np.testing.assert_allclose(far, det.precision_floor**-0.5, rtol=1e-3)
 
 
+def test_encoded_centres_cluster_the_training_codes_and_sigma_is_refitted(blobs):
+    det = InvGANDetector(**{**TINY, "kmeans_on": "encoded", "max_epochs": 30}).fit(blobs)
+    codes = det.transform(blobs)
+    # K-means centres of the codes: each is the mean of the codes nearest to it.
+    nearest = ((codes[:, None, :] - det.centres_[None]) ** 2).sum(-1).argmin(1)
+    assert len(np.unique(nearest)) == det.n_centres_
+    members = np.array([codes[nearest == k].mean(0) for k in range(det.n_centres_)])
+    np.testing.assert_allclose(det.centres_, members, atol=1e-5)
+    # W was fitted to the residuals at those codes: sigma matches their size in every
+    # dimension, and the data term is better than with random weights.
+    variance = det.net_.variance_
+    standardized = torch.as_tensor((blobs - det.input_mean_) / det.input_scale_).float()
+    with torch.no_grad():
+        z = det.net_.inference_(standardized)
+        squared = (standardized - det.net_.module_(z)).pow(2)
+        ratio = (squared / variance(z).pow(2)).mean(0)
+        assert torch.all((ratio > 0.4) & (ratio < 2.5)), ratio
+
+        def data_loss() -> float:
+            precision = variance.precision(z)
+            return float((0.5 * squared * precision - 0.5 * precision.log()).sum(1).mean())
+
+        fitted_loss = data_loss()
+        draws = torch.Generator().manual_seed(0)
+        for _ in range(5):
+            variance.weight.copy_(torch.randn(variance.weight.shape, generator=draws))
+            assert fitted_loss < data_loss()
+    refit = InvGANDetector(**{**TINY, "kmeans_on": "encoded", "max_epochs": 30}).fit(blobs)
+    # sigma is small at the training codes and large away from them.
+    direction = codes / np.linalg.norm(codes, axis=1, keepdims=True)
+    near = refit.latent_std(codes)
+    assert np.median(refit.latent_std(codes + 6.0 * direction)) > 3 * np.median(near)
+    assert np.all(np.isfinite(refit.score_samples(blobs)))
+
+
+def test_encoded_centres_need_a_row_per_centre(blobs):
+    with pytest.raises(ValueError, match="kmeans_on='encoded'.*only 3 rows"):
+        InvGANDetector(**{**TINY, "kmeans_on": "encoded"}).fit(blobs[:3])
+    with pytest.raises(ValueError, match="kmeans_on"):
+        InvGANDetector(**{**TINY, "kmeans_on": "data"}).fit(blobs)
+
+
 def test_rbf_bandwidths_follow_the_mean_cluster_radius():
     points = torch.tensor([[0.0, 0.0], [2.0, 0.0], [10.0, 10.0], [10.0, 13.0], [10.0, 7.0]])
     centres = torch.tensor([[1.0, 0.0], [10.0, 10.0]])
