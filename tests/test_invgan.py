@@ -175,7 +175,15 @@ def test_encoded_centres_cluster_the_training_codes_and_sigma_is_refitted(blobs)
     direction = codes / np.linalg.norm(codes, axis=1, keepdims=True)
     near = refit.latent_std(codes)
     assert np.median(refit.latent_std(codes + 6.0 * direction)) > 3 * np.median(near)
-    assert np.all(np.isfinite(refit.score_samples(blobs)))
+    scores = refit.score_samples(blobs)
+    assert np.all(np.isfinite(scores))
+    # Same seed, same refit (det's weights were overwritten above); the replaced variance
+    # network survives pickling.
+    again = InvGANDetector(**{**TINY, "kmeans_on": "encoded", "max_epochs": 30}).fit(blobs)
+    np.testing.assert_array_equal(again.score_samples(blobs), scores)
+    restored = pickle.loads(pickle.dumps(refit))
+    np.testing.assert_array_equal(restored.score_samples(blobs), scores)
+    np.testing.assert_array_equal(refit.predict(blobs), np.where(scores < refit.offset_, -1, 1))
 
 
 def test_encoded_centres_need_a_row_per_centre(blobs):
