@@ -771,18 +771,12 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         ``z = h(x)``, so the codes and squared residuals are computed once.
         """
         generator, inference = self.net_.module_, self.net_.inference_
+        code_chunks, residual_chunks = [], []
         with torch.no_grad():
-            codes = torch.cat([inference(rows) for rows in X.split(self.inference_batch_size)])
-            squared_residuals = torch.cat(
-                [
-                    (rows - generator(rows_codes)).pow(2)
-                    for rows, rows_codes in zip(
-                        X.split(self.inference_batch_size),
-                        codes.split(self.inference_batch_size),
-                        strict=True,
-                    )
-                ]
-            )
+            for rows in X.split(self.inference_batch_size):
+                code_chunks.append(inference(rows))
+                residual_chunks.append((rows - generator(code_chunks[-1])).pow(2))
+        codes, squared_residuals = torch.cat(code_chunks), torch.cat(residual_chunks)
         centres, bandwidths = self._fit_centres(codes.double().cpu().numpy(), n_centres, seed)
         init = torch.Generator().manual_seed(seed + 1)
         variance = RBFVariance(
