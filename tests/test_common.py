@@ -14,6 +14,7 @@ from skood import (
 
 FAST_MLP = {"max_epochs": 2, "hidden_dims": (16,), "random_state": 0, "device": "cpu"}
 FLOW = {"n_couplings": 2, "hidden_dims": (8,), "batch_size": 64, **FAST_MLP}
+INVGAN = {"latent_dim": 2, "n_centres": 4, "n_kmeans_samples": 300, **FAST_MLP}
 FAST = {"max_epochs": 2, "latent_dim": 4, "hidden_dims": (16,), "random_state": 0, "device": "cpu"}
 
 DETECTORS = [
@@ -23,7 +24,8 @@ DETECTORS = [
     AutoencoderDetector(**FAST),
     ApproximateMassFlowDetector(**FLOW),
     ApproximateMassFlowDetector(score_type="log_likelihood", **FLOW),
-    InvGANDetector(latent_dim=2, n_centres=4, n_kmeans_samples=300, **FAST_MLP),
+    InvGANDetector(**INVGAN),
+    InvGANDetector(kmeans_on="encoded", **INVGAN),
 ]
 SUPERVISED = {"hidden_dims": (16,), "random_state": 0, "device": "cpu"}
 DETECTORS += [
