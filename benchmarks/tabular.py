@@ -285,9 +285,10 @@ def add_to(args) -> None:
         added = summarize([rows for rows in per_seed if rows])
         result["detectors"].update(added)
         line = ", ".join(f"{d} {m['roc_auc_mean']:.3f}" for d, m in added.items())
-        print(f"{name} ({time.perf_counter() - start:.0f} s): {line}", flush=True)
         write_json(args.add_to, payload)
         write_markdown(args.add_to, markdown(payload))
+        # Printed after the files are written: a run stopped after this line keeps the dataset.
+        print(f"{name} ({time.perf_counter() - start:.0f} s): {line}", flush=True)
 
 
 def main() -> None:
@@ -372,9 +373,9 @@ def main() -> None:
         }
         result = payload["datasets"][name]["detectors"]
         line = ", ".join(f"{d} {m['roc_auc_mean']:.3f}" for d, m in result.items())
-        print(f"{name} ({time.perf_counter() - start:.0f} s): {line}", flush=True)
         write_json(args.output, payload)
         write_markdown(args.output, markdown(payload))
+        print(f"{name} ({time.perf_counter() - start:.0f} s): {line}", flush=True)
 
 
 if __name__ == "__main__":
