@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 
 import numpy as np
@@ -50,6 +49,7 @@ from joblib import Parallel, delayed
 from skood import InvGANDetector
 from skood.datasets import load_mnist
 from skood.metrics import roc_auc
+from skood.nn.realnvp import standard_normal_log_prob
 
 PAPER_MEAN, PAPER_STD = 0.792, 0.0786
 CONFIGS = {
@@ -89,7 +89,7 @@ def run_digit(digit: int, args, X_train, y_train, X_eval, y_eval) -> dict:
     score_seconds = time.perf_counter() - start
     y = np.where(y_eval == digit, -1, 1)
     codes = detector.transform(X_eval)
-    log_prior = -0.5 * (codes**2).sum(1) - 0.5 * codes.shape[1] * math.log(2 * math.pi)
+    log_prior = standard_normal_log_prob(torch.from_numpy(codes).double()).numpy()
     return {
         "digit": digit,
         "auroc": roc_auc(y, scores),

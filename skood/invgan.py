@@ -27,6 +27,7 @@ from ._training import AdversarialNet, InMemoryBatches
 from .base import BaseDetector
 from .exceptions import TrainingDivergedError
 from .nn.rbf import RBFVariance, rbf_bandwidths
+from .nn.realnvp import standard_normal_log_prob
 
 __all__ = ["InvGANDetector", "metric_log_det", "minmax_anomaly_score"]
 
@@ -827,7 +828,7 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
             networks["variance"],
         )
         codes = inference(X)
-        log_prior = -0.5 * codes.double().pow(2).sum(1) - 0.5 * codes.shape[1] * _LOG_2PI
+        log_prior = standard_normal_log_prob(codes.double())
         log_det = metric_log_det(codes, [generator, variance])
         log_likelihood = log_prior - 0.5 * log_det
         if self.score_type == "llk_residual":
