@@ -214,6 +214,15 @@ class _ConvNetwork(nn.Module):
         return self.head(self.body(x.view(-1, *self.input_shape)).flatten(1))
 
 
+def _gaussian_log_prob(
+    x: torch.Tensor, mean: torch.Tensor, log_sigma: torch.Tensor
+) -> torch.Tensor:
+    """Per-row ``log N(x; mean, diag(exp(log_sigma))^2)``: the data term of InvGAN's stochastic
+    generator, in its training loss and in the ``"llk_residual"`` score."""
+    squared = (x - mean).pow(2) * torch.exp(-2 * log_sigma)
+    return (-0.5 * squared - log_sigma - 0.5 * _LOG_2PI).sum(1)
+
+
 @contextmanager
 def _running_statistics_kept(module: nn.Module) -> Iterator[None]:
     """Restore the running statistics of ``module``'s normalisation layers on exit.
@@ -347,9 +356,7 @@ class _InvGANNet(AdversarialNet):
             codes = inference(x)
             mean = generator(codes)
             log_sigma = variance.log_sigma(codes)
-            reconstruction = (
-                (-0.5 * (x - mean).pow(2) * torch.exp(-2 * log_sigma) - log_sigma).sum(1).mean()
-            )
+            reconstruction = _gaussian_log_prob(x, mean, log_sigma).mean()
             code_mean = codes.mean(0)
             code_variance = codes.var(0, unbiased=False).clamp_min(_KL_VARIANCE_FLOOR)
             kl = 0.5 * (code_mean.pow(2) + code_variance - 1 - code_variance.log()).sum()
@@ -832,11 +839,9 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         log_det = metric_log_det(codes, [generator, variance])
         log_likelihood = log_prior - 0.5 * log_det
         if self.score_type == "llk_residual":
-            log_sigma = variance.log_sigma(codes).double()
-            residual = (X - generator(codes)).double()
-            log_likelihood = log_likelihood + (
-                -0.5 * residual.pow(2) * torch.exp(-2 * log_sigma) - log_sigma - 0.5 * _LOG_2PI
-            ).sum(1)
+            log_likelihood = log_likelihood + _gaussian_log_prob(
+                X.double(), generator(codes).double(), variance.log_sigma(codes).double()
+            )
         return log_likelihood
 
     def _score_batch(self, X: torch.Tensor, networks: dict) -> torch.Tensor:
