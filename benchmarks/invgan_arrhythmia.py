@@ -77,6 +77,15 @@ GRID = {
     "bandwidth a = 8": {"bandwidth": 8.0},
     "encoded centres, a = 1": {"kmeans_on": "encoded"},
     "encoded centres, a = 4": {"kmeans_on": "encoded", "bandwidth": 4.0},
+    "a = 3": {"bandwidth": 3.0},
+    "a = 5": {"bandwidth": 5.0},
+    "a = 4, K = 51 (d + 1)": {"bandwidth": 4.0, "n_centres": 51},
+    "a = 4, K = 200": {"bandwidth": 4.0, "n_centres": 200},
+    "a = 4, no cycle term": {"bandwidth": 4.0, "lambda_cycle": 0.0},
+    "a = 4, cycle weight 10": {"bandwidth": 4.0, "lambda_cycle": 10.0},
+    "a = 4, no BatchNorm": {"bandwidth": 4.0, "batch_norm": False},
+    "a = 4, 600 epochs": {"bandwidth": 4.0, "max_epochs": 600},
+    "a = 4, learning rates halved": {"bandwidth": 4.0, "lr": 1e-4, "lr_inference": 5e-4},
 }
 VALIDATION_FRACTION = 0.3
 
