@@ -169,10 +169,11 @@ def detectors(args, seed: int) -> dict:
         "random_state": seed,
         "verbose": args.verbose,
     }
+    gan = {**common, "variance_decay": args.variance_decay}
     every = {
-        "DLSGAN": lambda: DLSGANDetector(variant="dlsgan", **common),
-        "InfoGAN": lambda: DLSGANDetector(variant="infogan", **common),
-        "MSEGAN": lambda: DLSGANDetector(variant="msegan", **common),
+        "DLSGAN": lambda: DLSGANDetector(variant="dlsgan", **gan),
+        "InfoGAN": lambda: DLSGANDetector(variant="infogan", **gan),
+        "MSEGAN": lambda: DLSGANDetector(variant="msegan", **gan),
         "AE": lambda: AutoencoderDetector(**common),
         # The classifier baseline: a small CNN trained on the digit labels, scored with the
         # energy of ReAct-clipped penultimate features (the one pooled quantile of the paper).
@@ -356,6 +357,10 @@ def main() -> None:
     parser.add_argument(
         "--latent-dim", type=int, default=None, help="default: 256 (full), 64 (cpu)"
     )
+    parser.add_argument(
+        "--variance-decay", type=float, default=0.999,
+        help="decay of the GANs' traced-variance EMA (the paper's 0.999: about 1,000 steps)",
+    )  # fmt: skip
     parser.add_argument("--device", default="auto")
     parser.add_argument(
         "--models", nargs="+", default=["DLSGAN", "InfoGAN", "MSEGAN", "AE", "E+R"],
@@ -411,7 +416,8 @@ def main() -> None:
         "config": (
             f"{args.config}: folds {args.folds}, {args.train_size} training images, "
             f"{args.eval_size} evaluation indices, {args.epochs} epochs, batch 32, "
-            f"latent {args.latent_dim}, {'reference 32 x 32' if full else 'small 28 x 28'} "
+            f"latent {args.latent_dim}, trace decay {args.variance_decay}, "
+            f"{'reference 32 x 32' if full else 'small 28 x 28'} "
             f"networks, device {args.device}"
             + (", bfloat16 autocast" if args.mixed_precision else "")
         ),

@@ -202,7 +202,9 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
     lambda_r1 : float, default=0.1
         Weight of the R1 penalty (squared norm of the real logit's input gradient).
     variance_decay : float, default=0.999
-        Decay of the EMA that traces the latent variance.
+        Decay of the EMA that traces the latent variance. The paper's 0.999 averages over
+        about 1,000 steps; in runs of only a thousand or so steps a faster decay (0.99) lets
+        the latent scale separate within the run (``docs/benchmarks.md``).
     lr : float, default=1e-3
         Adam learning rate of both networks.
     betas : tuple of float, default=(0.0, 0.99)
