@@ -260,6 +260,8 @@ def save_grids(fitted: dict, X_train, shape, stem: str) -> None:
             continue
         rows[f"{name} samples"] = detector.sample(10, random_state=0)
         rows[f"{name} G(E(x))"] = detector.inverse_transform(detector.transform(X_train[:10]))
+    if not rows:  # the classifier alone has nothing to draw
+        return
     rows = {"real x": X_train[:10], **rows}
     fig, axes = plt.subplots(len(rows), 10, figsize=(10, 1.1 * len(rows)), squeeze=False)
     for axis_row, (label, images) in zip(axes, rows.items(), strict=True):
@@ -272,10 +274,11 @@ def save_grids(fitted: dict, X_train, shape, stem: str) -> None:
     fig.savefig(RESULTS / f"{stem}_samples.png", dpi=70)
     plt.close(fig)
 
+    gans = {name: d for name, d in fitted.items() if name not in ("AE", "E+R")}
+    if not gans:  # only the GANs trace a latent variance
+        return
     fig, axis = plt.subplots(figsize=(5, 3))
-    for name, detector in fitted.items():
-        if name in ("AE", "E+R"):
-            continue
+    for name, detector in gans.items():
         spectrum = np.sort(detector.latent_variance_)[::-1]
         axis.semilogy(spectrum, label=name)
     axis.set_xlabel("latent coordinate (sorted)")
