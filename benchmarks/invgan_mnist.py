@@ -49,7 +49,7 @@ from joblib import Parallel, delayed
 from skood import InvGANDetector
 from skood.datasets import load_mnist
 from skood.metrics import roc_auc
-from skood.nn.realnvp import standard_normal_log_prob
+from skood.nn.gaussian import standard_normal_log_prob
 
 PAPER_MEAN, PAPER_STD = 0.792, 0.0786
 CONFIGS = {

@@ -26,12 +26,11 @@ from torch.func import jacfwd, jacrev, vmap
 from ._training import AdversarialNet, InMemoryBatches
 from .base import BaseDetector
 from .exceptions import TrainingDivergedError
+from .nn.gaussian import diagonal_normal_log_prob, standard_normal_log_prob
 from .nn.rbf import RBFVariance, rbf_bandwidths
-from .nn.realnvp import standard_normal_log_prob
 
 __all__ = ["InvGANDetector", "metric_log_det", "minmax_anomaly_score"]
 
-_LOG_2PI = math.log(2 * math.pi)
 # Eigenvalue floor of the metric (spec: avoids log 0 should a metric be numerically singular).
 _EIGENVALUE_FLOOR = 1e-12
 # Floor on the batch variance of the codes inside the KL term: a collapsed coordinate gives a
@@ -214,15 +213,6 @@ class _ConvNetwork(nn.Module):
         return self.head(self.body(x.view(-1, *self.input_shape)).flatten(1))
 
 
-def _gaussian_log_prob(
-    x: torch.Tensor, mean: torch.Tensor, log_sigma: torch.Tensor
-) -> torch.Tensor:
-    """Per-row ``log N(x; mean, diag(exp(log_sigma))^2)``: the data term of InvGAN's stochastic
-    generator, in its training loss and in the ``"llk_residual"`` score."""
-    squared = (x - mean).pow(2) * torch.exp(-2 * log_sigma)
-    return (-0.5 * squared - log_sigma - 0.5 * _LOG_2PI).sum(1)
-
-
 @contextmanager
 def _running_statistics_kept(module: nn.Module) -> Iterator[None]:
     """Restore the running statistics of ``module``'s normalisation layers on exit.
@@ -356,7 +346,7 @@ class _InvGANNet(AdversarialNet):
             codes = inference(x)
             mean = generator(codes)
             log_sigma = variance.log_sigma(codes)
-            reconstruction = _gaussian_log_prob(x, mean, log_sigma).mean()
+            reconstruction = diagonal_normal_log_prob(x, mean, log_sigma).mean()
             code_mean = codes.mean(0)
             code_variance = codes.var(0, unbiased=False).clamp_min(_KL_VARIANCE_FLOOR)
             kl = 0.5 * (code_mean.pow(2) + code_variance - 1 - code_variance.log()).sum()
@@ -839,7 +829,7 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         log_det = metric_log_det(codes, [generator, variance])
         log_likelihood = log_prior - 0.5 * log_det
         if self.score_type == "llk_residual":
-            log_likelihood = log_likelihood + _gaussian_log_prob(
+            log_likelihood = log_likelihood + diagonal_normal_log_prob(
                 X.double(), generator(codes).double(), variance.log_sigma(codes).double()
             )
         return log_likelihood

@@ -27,23 +27,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .gaussian import standard_normal_log_prob
+
 __all__ = [
     "AffineCoupling",
     "DequantizeLogit",
     "RealNVPImage",
     "RealNVPTabular",
     "squeeze2x2",
-    "standard_normal_log_prob",
     "unsqueeze2x2",
 ]
-
-_LOG_2PI = math.log(2.0 * math.pi)
-
-
-def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
-    """``log N(z; 0, I)`` per row of ``z`` (any shape ``(n, ...)``), shape ``(n,)``."""
-    flat = z.flatten(1)
-    return -0.5 * (flat.pow(2).sum(dim=1) + flat.shape[1] * _LOG_2PI)
 
 
 def _uniform_(tensor: torch.Tensor, fan_in: int, generator: torch.Generator | None) -> None:
