@@ -18,6 +18,18 @@ def data_home() -> Path:
     return Path(os.environ.get("SKOOD_DATA", DEFAULT_DATA))
 
 
+def pyplot():
+    """``matplotlib.pyplot`` on the file-only Agg backend, or None without matplotlib."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
+
+
 def machine() -> dict:
     """What the numbers were measured on."""
     import numpy

@@ -47,7 +47,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import RESULTS, data_home, machine, machine_markdown, write_results
+from _common import RESULTS, data_home, machine, machine_markdown, pyplot, write_results
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -246,24 +246,15 @@ def mean_over(results: dict, split: str, metric: str) -> float:
 
 # ----------------------------------------------------------------------------- reports
 def save_synthetic_grid(real, synthetic: dict, stem: str) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
+    from skood.plotting import plot_image_grid
+
     rows = {"training digits": real[:10], **{f"{k} synthetic": v for k, v in synthetic.items()}}
-    fig, axes = plt.subplots(len(rows), 10, figsize=(10, 1.15 * len(rows)))
-    for axis_row, (label, images) in zip(axes, rows.items(), strict=True):
-        for axis, image in zip(axis_row, images, strict=True):
-            axis.imshow(image.reshape(28, 28), cmap="gray", vmin=-1, vmax=1)
-            axis.set_xticks([])
-            axis.set_yticks([])
-        axis_row[0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(RESULTS / f"{stem}_synthetic.png", dpi=70)
-    plt.close(fig)
+    figure = plot_image_grid(rows, image_shape=(1, 28, 28), cell_size=1.1)
+    figure.savefig(RESULTS / f"{stem}_synthetic.png", dpi=70)
+    plt.close(figure)
 
 
 def verdict(auroc: dict, what: str = "mean AUROC") -> str:

@@ -32,7 +32,7 @@ import json
 import time
 
 import numpy as np
-from _common import data_home, machine, machine_markdown, write_results
+from _common import RESULTS, data_home, machine, machine_markdown, pyplot, write_results
 from sklearn.metrics import roc_auc_score
 
 from skood import AutoencoderDetector, DLSGANDetector, PostHocDetector
@@ -241,52 +241,32 @@ def diagnostics(detector, X_train) -> dict:
 
 
 def save_grids(fitted: dict, X_train, shape, stem: str) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
-    from _common import RESULTS
+    from skood.plotting import plot_image_grid, plot_latent_spectrum
 
-    side = shape[-1]
     rows = {}
     for name, detector in fitted.items():
         if name == "E+R":
             continue
-        if name == "AE":
-            rows["AE G(E(x))"] = detector.inverse_transform(detector.transform(X_train[:10]))
-            continue
-        rows[f"{name} samples"] = detector.sample(10, random_state=0)
+        if name != "AE":
+            rows[f"{name} samples"] = detector.sample(10, random_state=0)
         rows[f"{name} G(E(x))"] = detector.inverse_transform(detector.transform(X_train[:10]))
     if not rows:  # the classifier alone has nothing to draw
         return
-    rows = {"real x": X_train[:10], **rows}
-    fig, axes = plt.subplots(len(rows), 10, figsize=(10, 1.1 * len(rows)), squeeze=False)
-    for axis_row, (label, images) in zip(axes, rows.items(), strict=True):
-        for axis, image in zip(axis_row, images, strict=True):
-            axis.imshow(image.reshape(side, side), cmap="gray", vmin=-1, vmax=1)
-            axis.set_xticks([])
-            axis.set_yticks([])
-        axis_row[0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(RESULTS / f"{stem}_samples.png", dpi=70)
-    plt.close(fig)
+    figure = plot_image_grid({"real x": X_train[:10], **rows}, image_shape=shape, cell_size=1.05)
+    figure.savefig(RESULTS / f"{stem}_samples.png", dpi=70)
+    plt.close(figure)
 
     gans = {name: d for name, d in fitted.items() if name not in ("AE", "E+R")}
     if not gans:  # only the GANs trace a latent variance
         return
-    fig, axis = plt.subplots(figsize=(5, 3))
-    for name, detector in gans.items():
-        spectrum = np.sort(detector.latent_variance_)[::-1]
-        axis.semilogy(spectrum, label=name)
-    axis.set_xlabel("latent coordinate (sorted)")
-    axis.set_ylabel("traced variance v")
-    axis.legend()
-    fig.tight_layout()
-    fig.savefig(RESULTS / f"{stem}_spectrum.png", dpi=80)
-    plt.close(fig)
+    figure, axis = plt.subplots(figsize=(5, 3))
+    plot_latent_spectrum(gans, ax=axis)
+    figure.tight_layout()
+    figure.savefig(RESULTS / f"{stem}_spectrum.png", dpi=80)
+    plt.close(figure)
 
 
 def markdown(payload: dict) -> str:
@@ -333,8 +313,6 @@ def markdown(payload: dict) -> str:
 
 def merge(stems: list[str], output: str) -> None:
     """One table from runs that each trained some of the models on the same folds."""
-    from _common import RESULTS
-
     runs = [json.loads((RESULTS / f"{stem}.json").read_text()) for stem in stems]
     payload = dict(runs[0])
     payload["mean"], payload["diagnostics"], payload["throughput"] = {}, {}, {}

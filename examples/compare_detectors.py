@@ -2,14 +2,13 @@
 
 Every detector follows scikit-learn's orientation (higher ``score_samples`` = more normal), so
 the same metric code serves all of them. Optionally plots the score distributions of inliers and
-outliers (needs matplotlib).
+outliers and the ROC curves with ``skood.plotting`` (needs matplotlib).
 
 Run: ``python examples/compare_detectors.py [--plot scores.png]``
 """
 
 import argparse
 
-import numpy as np
 from sklearn.ensemble import IsolationForest
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -44,21 +43,16 @@ for name, detector in detectors.items():
     )
 
 if args.plot:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(scores), figsize=(4 * len(scores), 3))
-    for axis, (name, values) in zip(axes, scores.items(), strict=True):
-        # Neural scores have long lower tails; clip them so the bulk stays readable.
-        values = np.maximum(values, np.percentile(values, 2))
-        bins = np.histogram_bin_edges(values, bins=30)
-        axis.hist(values[y_test == 1], bins=bins, alpha=0.6, label="inliers")
-        axis.hist(values[y_test == -1], bins=bins, alpha=0.6, label="outliers")
+    from skood.plotting import plot_roc_curves, plot_score_histograms
+
+    fig, axes = plt.subplots(1, len(scores) + 1, figsize=(4 * (len(scores) + 1), 3.2))
+    for axis, (name, values) in zip(axes[:-1], scores.items(), strict=True):
+        # Neural scores have long lower tails; clipping keeps the bulk readable.
+        plot_score_histograms(y_test, values, clip_percentile=2, ax=axis)
         axis.set_title(name)
-        axis.set_xlabel("score_samples, clipped at 2nd pct.\n(higher = more normal)")
-    axes[0].legend()
+    plot_roc_curves(y_test, scores, ax=axes[-1])
     fig.tight_layout()
     fig.savefig(args.plot, dpi=100)
     print("wrote", args.plot)

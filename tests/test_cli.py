@@ -32,3 +32,11 @@ def test_module_entry_point_runs():
         [sys.executable, "-m", "skood", "--help"], capture_output=True, text=True, check=True
     )
     assert "demo" in result.stdout
+
+
+def test_demo_writes_its_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "demo.png"
+    assert main(["demo", "--seeds", "1", "--device", "cpu", "--plot", str(path)]) == 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert str(path) in capsys.readouterr().out
