@@ -2,6 +2,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import auc
@@ -110,6 +112,26 @@ def test_roc_curves_of_a_single_array_and_errors(labelled_scores):
         plot_roc_curves(y, {})
     with pytest.raises(ValueError, match="single class"):
         plot_roc_curves(np.ones_like(y), scores)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(st.booleans(), st.floats(-1e6, 1e6, allow_nan=False)), min_size=2, max_size=60
+    ).filter(lambda rows: 0 < sum(outlier for outlier, _ in rows) < len(rows))
+)
+def test_drawn_roc_area_and_histogram_counts_for_any_scores(data):
+    """Ties, repeated values and extreme spreads: the curve still encloses roc_auc, and the
+    histograms still count every sample once."""
+    y = np.array([-1 if outlier else 1 for outlier, _ in data])
+    scores = np.array([score for _, score in data])
+    ax = plot_roc_curves(y, scores)
+    line = ax.get_lines()[0]
+    assert auc(line.get_xdata(), line.get_ydata()) == pytest.approx(roc_auc(y, scores))
+    ax = plot_score_histograms(y, scores, density=False, bins=7)
+    counts = [sum(bar.get_height() for bar in bars) for bars in ax.containers]
+    assert counts == [np.sum(y == 1), np.sum(y == -1)]
+    plt.close("all")
 
 
 # ---------------------------------------------------------------- image grids
