@@ -27,6 +27,7 @@ def test_every_example_is_covered_here():
     assert sorted(path.name for path in EXAMPLES.glob("*.py")) == [
         "compare_detectors.py",
         "grid_search_arrhythmia.py",
+        "mnist_vs_fashion.py",
         "plot_corruptions.py",
     ]
 
@@ -43,6 +44,18 @@ def test_grid_search_arrhythmia(tmp_path):
     output = _run("grid_search_arrhythmia.py", cwd=tmp_path)
     assert "best parameters:" in output
     assert "held-out ROC AUC:" in output
+
+
+def test_mnist_vs_fashion(tmp_path, data_home):
+    pytest.importorskip("matplotlib")
+    if not (data_home / "mnist").is_dir() or not (data_home / "fashion_mnist").is_dir():
+        pytest.skip("MNIST or Fashion-MNIST files not found")
+    # A few training steps only: this checks the script, not the detector (test_images.py does).
+    args = ("--train-size", "128", "--test-size", "64", "--epochs", "1", "--plot", "ood.png")
+    output = _run("mnist_vs_fashion.py", *args, cwd=tmp_path)
+    assert "nlp" in output and "reconstruction" in output and "AUROC" in output
+    assert (tmp_path / "ood.png").stat().st_size > 0
+    assert (tmp_path / "ood_images.png").stat().st_size > 0
 
 
 def test_plot_corruptions(tmp_path, data_home):
