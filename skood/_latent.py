@@ -39,6 +39,7 @@ class LatentModelMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         "equalized_lr": ["boolean"],
         "negative_slope": [Interval(Real, 0, None, closed="left")],
         "mixed_precision": ["boolean"],
+        "warm_start": ["boolean"],
     }
 
     def _dynamic_scale(self) -> bool:

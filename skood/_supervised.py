@@ -43,7 +43,7 @@ class LabelledBatches(InMemoryBatches):
     def __iter__(self):
         n_rows = len(self.data)
         if self.shuffle:
-            order = torch.randperm(n_rows, generator=self._generator, device=self.data.device)
+            order = torch.randperm(n_rows, generator=self.generator, device=self.data.device)
         else:
             order = torch.arange(n_rows, device=self.data.device)
         for start in range(0, n_rows, self.batch_size):

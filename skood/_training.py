@@ -39,6 +39,12 @@ class InMemoryBatches:
         Draw a new order of the rows every epoch.
     seed : int, optional
         Seed of the permutation generator (created once, so epochs differ).
+
+    Attributes
+    ----------
+    generator : torch.Generator
+        The stream the permutations are drawn from; :class:`AdversarialNet` carries its state
+        from one training call to the next.
     """
 
     def __init__(
@@ -57,9 +63,9 @@ class InMemoryBatches:
         self.data = data
         self.batch_size = batch_size
         self.shuffle = shuffle
-        self._generator = torch.Generator(device=data.device)
+        self.generator = torch.Generator(device=data.device)
         if seed is not None:
-            self._generator.manual_seed(seed)
+            self.generator.manual_seed(seed)
 
     def __len__(self) -> int:
         return math.ceil(len(self.data) / self.batch_size)
@@ -67,7 +73,7 @@ class InMemoryBatches:
     def __iter__(self) -> Iterator[torch.Tensor]:
         n_rows = len(self.data)
         if self.shuffle:
-            order = torch.randperm(n_rows, generator=self._generator, device=self.data.device)
+            order = torch.randperm(n_rows, generator=self.generator, device=self.data.device)
             for start in range(0, n_rows, self.batch_size):
                 yield self.data[order[start : start + self.batch_size]]
         else:
@@ -158,6 +164,12 @@ class AdversarialNet(NeuralNet):
             ("print_log", PrintLog(keys_ignored=list(self.unprinted_keys))),
         ]
 
+    def initialize(self):
+        # A fresh start draws from the seeds again (``fit`` without warm start re-initializes).
+        for attribute in ("_noise_state", "_batch_order_state"):
+            self.__dict__.pop(attribute, None)
+        return super().initialize()
+
     def initialize_module(self):
         super().initialize_module()
         for name, partner in self.partners.items():
@@ -173,15 +185,46 @@ class AdversarialNet(NeuralNet):
             setattr(self, attribute, self.optimizer(*params, **options))
         return self
 
+    def get_iterator(self, dataset, training=False):
+        iterator = super().get_iterator(dataset, training=training)
+        if training and isinstance(iterator, InMemoryBatches):
+            # A later training call (partial_fit, a detector's warm start) continues the
+            # batch order where the last one stopped instead of repeating it.
+            self._restore_stream(iterator.generator, "_batch_order_state", self.seed)
+            self._train_batches = iterator
+        return iterator
+
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
         self._random = torch.Generator(device=self.device)
         # Offset from the batch-order seed so the two streams differ.
-        self._random.manual_seed(self.seed + 1)
+        self._restore_stream(self._random, "_noise_state", self.seed + 1)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         super().on_train_end(net, X=X, y=y, **kwargs)
-        self.__dict__.pop("_random", None)
+        # Saved with the net as byte arrays (generators do not pickle, and tensors pickled
+        # outside skorch's device-aware path are avoided), so that training continued later,
+        # after pickling too, draws what one longer call would have drawn.
+        self._noise_state = self.__dict__.pop("_random").get_state().numpy().copy()
+        batches = self.__dict__.pop("_train_batches", None)
+        if batches is not None:
+            self._batch_order_state = batches.generator.get_state().numpy().copy()
+
+    def _restore_stream(self, generator: torch.Generator, attribute: str, seed: int) -> None:
+        """Continue the stream saved in ``attribute`` by the last training call, or seed it.
+
+        A state saved on another kind of device (a net trained on CUDA, loaded on a CPU-only
+        machine) does not fit this generator; the stream then restarts from a seed that
+        depends on the epochs already trained, so that it does not repeat the first call's.
+        """
+        state = getattr(self, attribute, None)
+        if state is not None:
+            try:
+                generator.set_state(torch.from_numpy(state))
+                return
+            except RuntimeError:
+                seed += 7919 * len(self.history)
+        generator.manual_seed(seed)
 
     def autocast(self) -> torch.autocast:
         """Context for the forward passes of a training step.
@@ -226,6 +269,7 @@ class AdversarialNet(NeuralNet):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_random", None)
+        state.pop("_train_batches", None)
         if getattr(self, "initialized_", False):
             # ``module`` and ``partners`` hold the very networks that skorch pickles in its
             # device-aware way as ``module_`` and the partner attributes; pickled again as

@@ -64,6 +64,14 @@ class AutoencoderDetector(LatentModelMixin, BaseDetector):
         Learning-rate factor applied after every epoch.
     max_epochs : int, default=30
         Passes over the training data.
+    warm_start : bool, default=False
+        When True and the detector is fitted, ``fit`` trains the fitted networks for
+        ``max_epochs`` more epochs instead of building new ones: optimizer state, learning
+        rate decay and random streams carry on, so fits of 2 and then 3 epochs train as one
+        fit of 5. Between such fits only ``max_epochs``, ``verbose``, ``contamination``,
+        ``inference_batch_size``, ``random_state``, ``device`` (resolving to the same device)
+        and the scoring parameters may change; ``offset_`` is set again from the new fit's
+        data.
     batch_size : int, default=32
         Rows per step.
     equalized_lr : bool, default=True
@@ -118,6 +126,8 @@ class AutoencoderDetector(LatentModelMixin, BaseDetector):
         **LatentModelMixin._network_constraints,
     }
 
+    _supports_warm_start = True
+
     def __init__(
         self,
         *,
@@ -129,6 +139,7 @@ class AutoencoderDetector(LatentModelMixin, BaseDetector):
         betas: tuple[float, float] = (0.0, 0.99),
         lr_decay: float = 0.95,
         max_epochs: int = 30,
+        warm_start: bool = False,
         batch_size: int = 32,
         equalized_lr: bool = True,
         negative_slope: float = 0.2,
@@ -148,6 +159,7 @@ class AutoencoderDetector(LatentModelMixin, BaseDetector):
         self.betas = betas
         self.lr_decay = lr_decay
         self.max_epochs = max_epochs
+        self.warm_start = warm_start
         self.batch_size = batch_size
         self.equalized_lr = equalized_lr
         self.negative_slope = negative_slope
@@ -177,7 +189,10 @@ class AutoencoderDetector(LatentModelMixin, BaseDetector):
             mixed_precision=self.mixed_precision,
             verbose=self.verbose,
         )
-        self.net_.fit(X, None)
+        self._train_networks(X)
+
+    def _train_networks(self, X: torch.Tensor) -> None:
+        self.net_.partial_fit(X, None)
 
     def _score_batch(self, X: torch.Tensor, networks: dict) -> torch.Tensor:
         reconstruction = networks["module"](networks["discriminator"].encode(X))

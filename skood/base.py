@@ -31,6 +31,16 @@ _INPUT_CLIP = 1e6
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
+def _same_value(before, now) -> bool:
+    """Whether a parameter kept its value (tuples and lists of equal items count as equal)."""
+    if isinstance(before, (tuple, list)) and isinstance(now, (tuple, list)):
+        return len(before) == len(now) and all(map(_same_value, before, now))
+    try:
+        return bool(before == now)
+    except (TypeError, ValueError):  # values without a usable == (arrays of several items)
+        return before is now
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """Turn a ``device`` parameter into a :class:`torch.device`.
 
@@ -91,6 +101,21 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     # Parameters that change score_samples without a refit; offset_ belongs to their fit-time
     # values.
     _scoring_parameters: tuple[str, ...] = ()
+    # Whether ``warm_start=True`` makes ``fit`` continue training the fitted networks; such
+    # detectors implement ``_train_networks``.
+    _supports_warm_start: bool = False
+    # Parameters a warm-started fit may change: none of them defines the networks or their
+    # training (``max_epochs`` is the length of the next call, ``random_state`` only seeds a
+    # fresh fit). Every other parameter must keep its value between warm-started fits.
+    _warm_start_free_parameters: tuple[str, ...] = (
+        "warm_start",
+        "max_epochs",
+        "verbose",
+        "contamination",
+        "inference_batch_size",
+        "device",
+        "random_state",
+    )
 
     @property
     def _inference_dtype(self) -> torch.dtype:
@@ -112,6 +137,14 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         Supervised detectors (whose ``_validate_training_data`` returns targets) also receive
         ``y``, the encoded targets as a tensor on ``device``.
         """
+
+    def _train_networks(self, X: torch.Tensor) -> None:
+        """Train ``net_`` for ``max_epochs`` epochs from where it stands (warm start).
+
+        Detectors with ``_supports_warm_start`` implement it; their ``_fit_networks`` builds
+        ``net_`` and calls it, and a warm-started ``fit`` calls it again on the fitted net.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot continue training.")
 
     @abstractmethod
     def _score_batch(self, X: torch.Tensor, networks: dict) -> torch.Tensor:
@@ -140,6 +173,8 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         """
         # The device first: a bad one must fail before anything fitted changes.
         device = resolve_device(self.device)
+        if self._supports_warm_start and self.warm_start and hasattr(self, "net_"):
+            return self._continue_fit(X, device)
         X, targets = self._validate_training_data(X, y)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         try:
@@ -150,6 +185,61 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             scores = self._score_validated(X)
         except BaseException:
             # A failed fit (divergence, interruption) must not leave a half-fitted model behind.
+            self._forget_fit()
+            raise
+        self._set_offset(scores)
+        if self._supports_warm_start:
+            self._training_parameters = self._network_parameters()
+        return self
+
+    # ------------------------------------------------------------------ warm start
+    def _network_parameters(self) -> dict:
+        """The parameters that a warm-started fit must find unchanged."""
+        free = {*self._warm_start_free_parameters, *self._scoring_parameters}
+        return {
+            name: copy.deepcopy(value)
+            for name, value in self.get_params(deep=False).items()
+            if name not in free
+        }
+
+    def _continue_fit(self, X, device: torch.device):
+        """``fit`` with ``warm_start=True`` on a fitted detector: ``max_epochs`` more epochs.
+
+        The networks, their optimizers (moments and decayed learning rates), the input
+        standardization and the random streams carry on, so that fits of 2 and then 3 epochs
+        train exactly as one fit of 5 does on the same data. ``offset_`` is set again from
+        the scores of ``X``.
+        """
+        changed = {
+            name: (before, getattr(self, name))
+            for name, before in self._training_parameters.items()
+            if not _same_value(before, getattr(self, name))
+        }
+        if changed:
+            listed = ", ".join(
+                f"{name} (was {old!r}, now {new!r})" for name, (old, new) in changed.items()
+            )
+            raise ValueError(
+                f"warm_start=True continues training the fitted networks, so the parameters "
+                f"they were built and trained with must stay the same; changed: {listed}. Set "
+                "them back, or set warm_start=False to train new networks."
+            )
+        trained_on = self._device()
+        if (device.type, device.index or 0) != (trained_on.type, trained_on.index or 0):
+            raise ValueError(
+                f"warm_start=True continues training on the device the networks are on "
+                f"({trained_on}), but device={self.device!r} resolves to {device}. Set device "
+                f"to {str(trained_on)!r}, or set warm_start=False to train new networks."
+            )
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=False
+        )
+        try:
+            self.net_.max_epochs = self.max_epochs
+            self.net_.verbose = self.verbose
+            self._train_networks(self._as_tensor(X, device))
+            scores = self._score_validated(X)
+        except BaseException:
             self._forget_fit()
             raise
         self._set_offset(scores)

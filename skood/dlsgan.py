@@ -213,6 +213,14 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
         Factor applied to both learning rates after every epoch.
     max_epochs : int, default=30
         Passes over the training data.
+    warm_start : bool, default=False
+        When True and the detector is fitted, ``fit`` trains the fitted networks for
+        ``max_epochs`` more epochs instead of building new ones: optimizer state, learning
+        rate decay and random streams carry on, so fits of 2 and then 3 epochs train as one
+        fit of 5. Between such fits only ``max_epochs``, ``verbose``, ``contamination``,
+        ``inference_batch_size``, ``random_state``, ``device`` (resolving to the same device)
+        and the scoring parameters may change; ``offset_`` is set again from the new fit's
+        data.
     batch_size : int, default=32
         Rows per training step.
     equalized_lr : bool, default=True
@@ -283,6 +291,9 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
     array([ 1, -1])
     >>> detector.transform(X[:3]).shape
     (3, 32)
+    >>> detector = detector.set_params(warm_start=True).fit(X)  # two more epochs
+    >>> len(detector.history_)
+    4
     """
 
     _parameter_constraints: dict = {
@@ -296,6 +307,7 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
     }
 
     _scoring_parameters = ("score_type",)
+    _supports_warm_start = True
 
     def __init__(
         self,
@@ -313,6 +325,7 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
         betas: tuple[float, float] = (0.0, 0.99),
         lr_decay: float = 0.95,
         max_epochs: int = 30,
+        warm_start: bool = False,
         batch_size: int = 32,
         equalized_lr: bool = True,
         negative_slope: float = 0.2,
@@ -337,6 +350,7 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
         self.betas = betas
         self.lr_decay = lr_decay
         self.max_epochs = max_epochs
+        self.warm_start = warm_start
         self.batch_size = batch_size
         self.equalized_lr = equalized_lr
         self.negative_slope = negative_slope
@@ -376,7 +390,10 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
             mixed_precision=self.mixed_precision,
             verbose=self.verbose,
         )
-        self.net_.fit(X, None)
+        self._train_networks(X)
+
+    def _train_networks(self, X: torch.Tensor) -> None:
+        self.net_.partial_fit(X, None)
         generator = self.net_.module_
         self.latent_variance_ = generator.traced_variance.double().cpu().numpy()
         self.latent_scale_ = generator.latent_scale().double().cpu().numpy()

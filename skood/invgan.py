@@ -8,6 +8,7 @@ Deep Generative Models", ICLR 2018.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -447,9 +448,10 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         training (the paper's Algorithm 1). ``"encoded"``: after that training, the centres
         are refitted to the codes ``h(x)`` of the training rows and the RBF weights ``W`` are
         retrained alone on the data term of ``L_{h,sigma}`` (``g`` and ``h`` frozen; as many
-        epochs, the same batch size and ``lr_inference``), as Arvanitidis et al. fit their
-        variance network: ``sigma`` is then small where the training codes lie, not where the
-        prior has mass. Needs at least ``n_centres`` training rows.
+        epochs as the networks trained, the same batch size and ``lr_inference``), as
+        Arvanitidis et al. fit their variance network: ``sigma`` is then small where the
+        training codes lie, not where the prior has mass. Needs at least ``n_centres``
+        training rows.
     precision_floor : float, default=1e-6
         Added to every RBF precision, so ``sigma`` stays below ``precision_floor ** -0.5``.
     score_type : {"llk", "llk_residual"}, default="llk"
@@ -477,6 +479,14 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
     max_epochs : int, default=300
         Passes over the training data (the paper's setting for Arrhythmia, about 2,000 steps
         on its 226 training rows; use fewer for large data).
+    warm_start : bool, default=False
+        When True and the detector is fitted, ``fit`` trains the fitted networks for
+        ``max_epochs`` more epochs instead of building new ones: optimizer state, learning
+        rate decay and random streams carry on, so fits of 2 and then 3 epochs train as one
+        fit of 5. Between such fits only ``max_epochs``, ``verbose``, ``contamination``,
+        ``inference_batch_size``, ``random_state``, ``device`` (resolving to the same device)
+        and the scoring parameters may change; ``offset_`` is set again from the new fit's
+        data.
     batch_size : int, default=32
         Rows per training step (at least 2 are needed, for BatchNorm and the batch KL term).
     standardize : bool or "auto", default="auto"
@@ -500,7 +510,9 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
     net_ : skorch.NeuralNet
         The fitted skorch net: ``net_.module_`` is the generator ``g``,
         ``net_.discriminator_`` the discriminator, ``net_.inference_`` the inference network
-        ``h`` and ``net_.variance_`` the RBF network ``sigma``.
+        ``h`` and ``net_.variance_`` the RBF network ``sigma`` of Algorithm 1; with
+        ``kmeans_on="encoded"``, ``net_.encoded_variance_`` is the ``sigma`` refitted to the
+        training codes, which scores.
     history_ : skorch.history.History
         Every recorded loss (discriminator ``train_loss``, ``generator_loss``,
         ``inference_loss`` = ``-L_{h,sigma}``, ``kl``, ``cycle_loss``), per batch and per epoch.
@@ -552,6 +564,7 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
 
     _parameter_constraints: dict = {
         **BaseDetector._parameter_constraints,
+        "warm_start": ["boolean"],
         "latent_dim": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "hidden_dims": [tuple, list],
         "batch_norm": ["boolean"],
@@ -570,6 +583,7 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
     }
 
     _scoring_parameters = ("score_type",)
+    _supports_warm_start = True
 
     def __init__(
         self,
@@ -591,6 +605,7 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         betas: tuple[float, float] = (0.5, 0.999),
         lr_decay: float = 1.0,
         max_epochs: int = 300,
+        warm_start: bool = False,
         batch_size: int = 32,
         standardize: bool | str = "auto",
         contamination: float = 0.1,
@@ -616,6 +631,7 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         self.betas = betas
         self.lr_decay = lr_decay
         self.max_epochs = max_epochs
+        self.warm_start = warm_start
         self.batch_size = batch_size
         self.standardize = standardize
         self.contamination = contamination
@@ -732,9 +748,15 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         generator, critic, inference, variance = self._build_networks(
             n_features, latent_dim, centres, bandwidths, seed
         )
+        partners = {"discriminator": critic, "inference": inference, "variance": variance}
+        if self.kmeans_on == "encoded":
+            # The sigma refitted to the codes after training, beside the one Algorithm 1
+            # trains (which a warm-started fit trains further): registered with the net now, so
+            # that it moves and pickles with it, and overwritten in place by every refit.
+            partners["encoded_variance"] = copy.deepcopy(variance)
         self.net_ = _InvGANNet(
             generator,
-            partners={"discriminator": critic, "inference": inference, "variance": variance},
+            partners=partners,
             latent_dim=latent_dim,
             betas=tuple(float(beta) for beta in self.betas),
             lr_inference=self.lr_inference,
@@ -750,16 +772,23 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
             device=str(device),
             verbose=self.verbose,
         )
-        self.net_.fit(X, None)
-        for name in self.net_._modules:
-            # Running statistics from now on, for scoring in place (images) as for the copies.
-            getattr(self.net_, name + "_").eval()
-        if self.kmeans_on == "encoded":
-            centres, bandwidths = self._refit_variance_on_codes(X, n_centres, seed=seed)
         self.latent_dim_ = latent_dim
         self.n_centres_ = n_centres
         self.centres_ = centres.numpy()
         self.bandwidths_ = bandwidths.numpy()
+        self._train_networks(X)
+
+    def _train_networks(self, X: torch.Tensor) -> None:
+        self.net_.partial_fit(X, None)
+        for name in self.net_._modules:
+            # Running statistics from now on, for scoring in place (images) as for the copies.
+            getattr(self.net_, name + "_").eval()
+        if self.kmeans_on == "encoded":
+            centres, bandwidths = self._refit_variance_on_codes(
+                X, self.n_centres_, seed=self.net_.seed
+            )
+            self.centres_ = centres.numpy()
+            self.bandwidths_ = bandwidths.numpy()
 
     def _refit_variance_on_codes(self, X: torch.Tensor, n_centres: int, *, seed: int):
         """Replace ``sigma`` by one centred on the training codes, its ``W`` fitted alone.
@@ -795,7 +824,9 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         )
         order = torch.Generator().manual_seed(seed + 2)
         n_rows = X.shape[0]
-        for epoch in range(self.max_epochs):
+        # As many epochs as the networks have trained (over all warm-started fits), so that a
+        # continued fit refits exactly as one longer fit does.
+        for epoch in range(len(self.net_.history)):
             losses = []
             for rows in torch.randperm(n_rows, generator=order).split(self.batch_size):
                 precision = variance.precision(codes[rows])
@@ -814,16 +845,18 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
                     f"Lower lr_inference (now {self.lr_inference:g}) or raise precision_floor; "
                     "the detector was left unfitted."
                 )
-        self.net_.variance_ = variance.eval()
+        self.net_.encoded_variance_.load_state_dict(variance.state_dict())
         return centres, bandwidths
+
+    @staticmethod
+    def _scoring_variance(networks: dict) -> torch.nn.Module:
+        """The sigma that scores: refitted to the training codes with ``kmeans_on="encoded"``."""
+        return networks.get("encoded_variance", networks["variance"])
 
     # ------------------------------------------------------------------ scoring
     def _log_likelihood(self, X: torch.Tensor, networks: dict) -> torch.Tensor:
-        generator, inference, variance = (
-            networks["module"],
-            networks["inference"],
-            networks["variance"],
-        )
+        generator, inference = networks["module"], networks["inference"]
+        variance = self._scoring_variance(networks)
         codes = inference(X)
         log_prior = standard_normal_log_prob(codes.double())
         log_det = metric_log_det(codes, [generator, variance])
@@ -925,7 +958,9 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         check_is_fitted(self)
         latents = self._check_latents(X)
         return self._map_batches(
-            latents, lambda batch, networks: networks["variance"](batch), standardize=False
+            latents,
+            lambda batch, networks: self._scoring_variance(networks)(batch),
+            standardize=False,
         )
 
     def sample(self, n_samples: int = 1, *, noise: bool = True, random_state=None) -> np.ndarray:
@@ -955,7 +990,9 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         )
         if noise:
             std = self._map_batches(
-                latents, lambda batch, networks: networks["variance"](batch), standardize=False
+                latents,
+                lambda batch, networks: self._scoring_variance(networks)(batch),
+                standardize=False,
             )
             means = means + std * rng.standard_normal(means.shape)
         return self._unstandardize(means)

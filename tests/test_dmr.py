@@ -32,16 +32,6 @@ TRAINED = {
 CENTRES = [[-4, 0, 0, 0], [4, 0, 0, 0], [0, 4, 0, 0], [0, -4, 0, 0]]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny networks gain nothing from intra-op threads, and on a busy machine an idle-spinning
-    # thread pool slows them down many times over.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 class IdentityCoder(BaseEstimator):
     """E and G are the identity: synthetic outliers are the latent arithmetic itself."""
 
@@ -54,6 +44,10 @@ class IdentityCoder(BaseEstimator):
 
     def inverse_transform(self, X):
         return np.asarray(X, dtype=np.float64)
+
+
+# Tiny networks: one thread (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def identity_dmr(**params) -> DMRDetector:

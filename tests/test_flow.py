@@ -49,13 +49,8 @@ TINY_IMAGE = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny networks gain nothing from threads, and on a shared machine they lose a lot.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny networks: one thread (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -66,16 +61,6 @@ def blobs():
 @pytest.fixture(scope="module")
 def fitted(blobs):
     return ApproximateMassFlowDetector(**TINY).fit(blobs)
-
-
-@pytest.fixture(scope="module")
-def images():
-    rng = np.random.RandomState(0)
-    # Smooth blobs on a dark background, in the loaders' default [-1, 1] scaling.
-    grid = np.stack(np.meshgrid(np.arange(8), np.arange(8), indexing="ij"))
-    centres = rng.uniform(2, 6, size=(64, 2, 1, 1))
-    blobs = np.exp(-((grid[None] - centres) ** 2).sum(axis=1) / 4.0)
-    return (np.round(255 * blobs) / 127.5 - 1.0).reshape(64, -1).astype(np.float32)
 
 
 def _perturbed(flow, seed=0, size=0.3):

@@ -27,14 +27,8 @@ TINY = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny networks gain nothing from threads, and on a busy machine OpenMP's waiting makes
-    # every small operation many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny networks: one thread (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +147,7 @@ def test_encoded_centres_cluster_the_training_codes_and_sigma_is_refitted(blobs)
     np.testing.assert_allclose(det.centres_, members, atol=1e-5)
     # W was fitted to the residuals at those codes: sigma matches their size in every
     # dimension, and the data term is better than with random weights.
-    variance = det.net_.variance_
+    variance = det.net_.encoded_variance_
     standardized = torch.as_tensor((blobs - det.input_mean_) / det.input_scale_).float()
     with torch.no_grad():
         z = det.net_.inference_(standardized)
@@ -177,7 +171,7 @@ def test_encoded_centres_cluster_the_training_codes_and_sigma_is_refitted(blobs)
     assert np.median(refit.latent_std(codes + 6.0 * direction)) > 3 * np.median(near)
     scores = refit.score_samples(blobs)
     assert np.all(np.isfinite(scores))
-    # Same seed, same refit (det's weights were overwritten above); the replaced variance
+    # Same seed, same refit (det's weights were overwritten above); the refitted variance
     # network survives pickling.
     again = InvGANDetector(**{**TINY, "kmeans_on": "encoded", "max_epochs": 30}).fit(blobs)
     np.testing.assert_array_equal(again.score_samples(blobs), scores)

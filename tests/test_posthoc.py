@@ -23,14 +23,8 @@ TINY = {"max_epochs": 3, "hidden_dims": (16,), "device": "cpu", "random_state": 
 N_IN, N_HIDDEN, N_CLASSES = 3, 6, 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny networks gain nothing from intra-op threads, and on a busy machine an idle-spinning
-    # thread pool slows them down many times over.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# Tiny networks: one thread (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def f32(array):
