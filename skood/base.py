@@ -138,6 +138,9 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         ``y``, the encoded targets as a tensor on ``device``.
         """
 
+    def _check_training_rows(self, X: np.ndarray) -> None:
+        """Refuse validated rows the networks cannot train on, before anything changes."""
+
     def _train_networks(self, X: torch.Tensor) -> None:
         """Train ``net_`` for ``max_epochs`` epochs from where it stands (warm start).
 
@@ -176,6 +179,7 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         if self._supports_warm_start and self.warm_start and hasattr(self, "net_"):
             return self._continue_fit(X, device)
         X, targets = self._validate_training_data(X, y)
+        self._check_training_rows(X)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         try:
             self._fit_input_scaling(X)
@@ -234,6 +238,7 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=False
         )
+        self._check_training_rows(X)
         try:
             self.net_.max_epochs = self.max_epochs
             self.net_.verbose = self.verbose

@@ -683,8 +683,7 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
             )
         return shape
 
-    def _validate_training_data(self, X, y):
-        X, targets = super()._validate_training_data(X, y)
+    def _check_training_rows(self, X: np.ndarray) -> None:
         _, n_centres = self._resolved_sizes(X.shape[1])
         if self.kmeans_on == "encoded" and X.shape[0] < n_centres:
             raise ValueError(
@@ -692,6 +691,9 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
                 f"n_centres={n_centres} centres, but X has only {X.shape[0]} rows. Use more "
                 "rows, a smaller n_centres (at least latent_dim + 1) or kmeans_on='prior'."
             )
+
+    def _validate_training_data(self, X, y):
+        X, targets = super()._validate_training_data(X, y)
         if self.input_shape is not None:
             self._image_shape(X.shape[1])
         else:

@@ -164,3 +164,11 @@ def test_random_state_saved_on_another_device_kind_restarts_the_streams(X):
     assert len(detector.history_) == 2
     assert np.all(np.isfinite(detector.score_samples(X)))
     assert not np.array_equal(detector.score_samples(X), reference.score_samples(X))
+
+
+def test_too_few_rows_for_encoded_centres_are_refused_before_training(X):
+    detector = _make("invgan-encoded", max_epochs=1, warm_start=True).fit(X)
+    scores = detector.score_samples(X)
+    with pytest.raises(ValueError, match="only 3 rows"):
+        detector.fit(X[:3])
+    np.testing.assert_array_equal(detector.score_samples(X), scores)
