@@ -10,13 +10,16 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def _run(script: str, *args: str, cwd: Path) -> str:
+def _run(script: str, *args: str, cwd: Path, data_home: Path | None = None) -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    if data_home is not None:
+        env["SKOOD_DATA"] = str(data_home)  # the fixture's folder, also without SKOOD_DATA set
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / script), *args],
         cwd=cwd,
         capture_output=True,
         text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"},
+        env=env,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
@@ -51,8 +54,9 @@ def test_mnist_vs_fashion(tmp_path, data_home):
     if not (data_home / "mnist").is_dir() or not (data_home / "fashion_mnist").is_dir():
         pytest.skip("MNIST or Fashion-MNIST files not found")
     # A few training steps only: this checks the script, not the detector (test_images.py does).
-    args = ("--train-size", "128", "--test-size", "64", "--epochs", "1", "--plot", "ood.png")
-    output = _run("mnist_vs_fashion.py", *args, cwd=tmp_path)
+    args = ("--train-size", "128", "--test-size", "64", "--epochs", "2", "--plot", "ood.png")
+    output = _run("mnist_vs_fashion.py", *args, cwd=tmp_path, data_home=data_home)
+    assert "epoch 1: NLP AUROC" in output and "epoch 2: NLP AUROC" in output
     assert "nlp" in output and "reconstruction" in output and "AUROC" in output
     assert (tmp_path / "ood.png").stat().st_size > 0
     assert (tmp_path / "ood_images.png").stat().st_size > 0
@@ -62,6 +66,6 @@ def test_plot_corruptions(tmp_path, data_home):
     pytest.importorskip("matplotlib")
     if not (data_home / "mnist").is_dir():
         pytest.skip("MNIST files not found")
-    output = _run("plot_corruptions.py", "grid.png", cwd=tmp_path)
+    output = _run("plot_corruptions.py", "grid.png", cwd=tmp_path, data_home=data_home)
     assert "wrote grid.png" in output
     assert (tmp_path / "grid.png").stat().st_size > 0
