@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
+import subprocess
 import sys
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 
+REPOSITORY = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
+# Named first in ``versions``; the rest follow in alphabetical order.
+_CORE_NAMES = ["skood", "torch", "skorch", "scikit-learn", "numpy"]
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -30,8 +36,118 @@ def pyplot():
     return matplotlib.pyplot
 
 
+def _git(*args: str) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=REPOSITORY, capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    # Only trailing whitespace: porcelain lines start with a status column that may be blank.
+    return result.stdout.rstrip() if result.returncode == 0 else None
+
+
+def source_state() -> dict:
+    """The commit of the code that ran, and whether the tree held changes beside it.
+
+    ``clean`` is False when tracked files differ from the commit or untracked files sit in
+    ``skood/`` or ``benchmarks/`` (result files excepted): then the commit alone does not say
+    which code ran, and ``changed`` lists the files.
+    """
+    commit = _git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "clean": None, "changed": []}
+    status = _git("status", "--porcelain", "--untracked-files=all", "--", "skood", "benchmarks",
+                  "pyproject.toml") or ""  # fmt: skip
+    changed = [
+        line[3:]
+        for line in status.splitlines()
+        if line[3:] and not line[3:].startswith("benchmarks/results/")
+    ]
+    return {"commit": commit, "clean": not changed, "changed": changed}
+
+
+def library_versions() -> dict:
+    """Versions of every installed distribution whose modules this process has imported."""
+    distributions = metadata.packages_distributions()
+    names = {"skood", "torch", "skorch", "scikit-learn", "numpy", "scipy", "joblib"}
+    for module in list(sys.modules):
+        top = module.partition(".")[0]
+        names.update(distributions.get(top, ()))
+    versions = {}
+    for name in sorted(names, key=str.lower):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _processor() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cpu_flags() -> list[str]:
+    """The vector extensions that decide which kernels MKL, oneDNN and OpenBLAS run."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+            break
+    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
+    return [flag for flag in wanted if flag in flags]
+
+
+def numeric_libraries() -> dict:
+    """Which math kernels ran: torch's CPU capability and MKL mode, numpy's BLAS build.
+
+    Numbers of chaotic trainings (InvGAN on small tables) change with the kernels MKL picks
+    for a processor, so two machines can disagree while each reproduces itself exactly.
+    """
+    import torch
+
+    info = {
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_mkl": torch.backends.mkl.is_available(),
+        "MKL_CBWR": os.environ.get("MKL_CBWR"),
+        "cpu_flags": _cpu_flags(),
+    }
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return info
+    info["threadpools"] = [
+        {key: pool.get(key) for key in ("internal_api", "version", "architecture", "num_threads")}
+        for pool in threadpool_info()
+    ]
+    return info
+
+
+def _command() -> str:
+    script, *rest = sys.argv
+    path = Path(script).resolve()
+    if path.is_relative_to(REPOSITORY):  # never a path of the machine, only the repository's
+        script = path.relative_to(REPOSITORY).as_posix()
+    else:
+        script = path.name
+    return shlex.join([Path(sys.executable).name, script, *rest])
+
+
 def machine() -> dict:
-    """What the numbers were measured on."""
+    """What the numbers were measured on, with which code, libraries and command.
+
+    Call it after the libraries are imported (``versions`` lists what this process has loaded).
+    """
     import numpy
     import sklearn
     import skorch
@@ -39,23 +155,37 @@ def machine() -> dict:
 
     import skood
 
+    cuda = torch.cuda.is_available()
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": _command(),
+        "source": source_state(),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": _processor(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "cuda": torch.cuda.get_device_name(0) if cuda else None,
+        "cuda_version": torch.version.cuda if cuda else None,
+        "numeric_libraries": numeric_libraries(),
         "versions": {
             "skood": skood.__version__,
             "torch": torch.__version__,
             "skorch": skorch.__version__,
             "scikit-learn": sklearn.__version__,
             "numpy": numpy.__version__,
+            **{k: v for k, v in library_versions().items() if k not in _CORE_NAMES},
         },
     }
+
+
+def code_description(info: dict) -> str:
+    """``commit abc1234`` (with ``, uncommitted changes`` when the tree was not clean)."""
+    source = info.get("source")
+    if not source or not source.get("commit"):
+        return "commit not recorded"
+    text = f"commit {source['commit'][:10]}"
+    return text if source["clean"] else text + " with uncommitted changes"
 
 
 def write_json(name: str, payload: dict) -> Path:
@@ -79,10 +209,18 @@ def write_results(name: str, payload: dict, text: str) -> None:
     print(text)
 
 
+# The versions the Markdown names; the JSON has every library the run loaded.
+_MARKDOWN_NAMES = [*_CORE_NAMES, "scipy", "joblib", "pyod", "pandas", "matplotlib"]
+
+
 def machine_markdown(info: dict) -> str:
-    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    versions = ", ".join(
+        f"{name} {info['versions'][name]}" for name in _MARKDOWN_NAMES if name in info["versions"]
+    )
+    processor = f"{info['processor']}, " if info.get("processor") else ""
     return (
-        f"Measured {info['date']} on {info['platform']} ({info['cpu_count']} CPUs, "
-        f"torch threads {info['torch_threads']}, CUDA: {info['cuda'] or 'none'}).  \n"
+        f"Measured {info['date']} on {info['platform']} ({processor}{info['cpu_count']} CPUs, "
+        f"torch threads {info['torch_threads']}, CUDA: {info['cuda'] or 'none'}), "
+        f"{code_description(info)}.  \n"
         f"Versions: {versions}.  \nCommand: `{info['command']}`\n"
     )

@@ -27,7 +27,15 @@ import time
 import warnings
 
 import numpy as np
-from _common import RESULTS, data_home, machine, machine_markdown, write_json, write_markdown
+from _common import (
+    RESULTS,
+    code_description,
+    data_home,
+    machine,
+    machine_markdown,
+    write_json,
+    write_markdown,
+)
 from joblib import Parallel, delayed
 from sklearn.ensemble import IsolationForest
 from sklearn.model_selection import train_test_split
@@ -75,6 +83,26 @@ def _other_detector(label: str, seed: int):
 
 
 DETECTOR_CHOICES = [*GAN_VARIANTS, "Flow", "InvGAN", "AE", "baselines"]
+_OTHER_COLUMNS = {"Flow AM": "Flow", "Flow LL": "Flow", "InvGAN": "InvGAN", "skood AE": "AE"}
+
+
+def column_detector(column: str) -> str:
+    """The ``--detectors`` choice that produces a result column (``"DLSGAN NLP"`` -> DLSGAN)."""
+    label = column.rsplit(" ", 1)[0]
+    if label in GAN_VARIANTS and column.endswith((" NLP", " Rec")):
+        return label
+    return _OTHER_COLUMNS.get(column, "baselines")
+
+
+def evaluated_seeds(name: str, n_seeds: int) -> list[int]:
+    """Seeds among ``0..n_seeds-1`` whose test part holds both classes (the others are skipped)."""
+    _, y = _load(name)
+    kept = []
+    for seed in range(n_seeds):
+        _, y_test = train_test_split(y, test_size=0.4, random_state=seed)
+        if not (np.all(y_test == 1) or np.all(y_test == -1)):
+            kept.append(seed)
+    return kept
 
 
 def available_datasets(max_rows: int) -> list[str]:
@@ -215,7 +243,7 @@ def markdown(payload: dict) -> str:
     ]
     for added in payload["machine"].get("added", []):
         lines += [f"Columns added later, same sets, seeds and splits: `{added['command']}` "
-                  f"({added['date']}, skood {added['versions']['skood']}).", ""]  # fmt: skip
+                  f"({added['date']}, {code_description(added)}).", ""]  # fmt: skip
     for metric, title in (("roc_auc", "ROC AUC"), ("ap", "Average precision"), ("f1", "F1")):
         lines += [f"## {title} (mean over seeds)", ""]
         lines.append("| dataset | n x d | seeds | " + " | ".join(detectors) + " |")
@@ -279,11 +307,16 @@ def add_to(args) -> None:
     for name in names:
         result = payload["datasets"][name]
         start = time.perf_counter()
+        seeds = result.get("seeds", range(result["n_seeds"]))
+        gan_params = payload.get("gan_params", {})
         per_seed = Parallel(n_jobs=args.n_jobs)(
-            delayed(run_seed)(name, seed, {}, args.detectors) for seed in range(result["n_seeds"])
+            delayed(run_seed)(name, seed, gan_params, args.detectors) for seed in seeds
         )
         added = summarize([rows for rows in per_seed if rows])
         result["detectors"].update(added)
+        # Which entry of machine["added"] made each column: its commit and command.
+        run = len(payload["machine"]["added"]) - 1
+        result.setdefault("recorded_by", {}).update({column: f"added/{run}" for column in added})
         line = ", ".join(f"{d} {m['roc_auc_mean']:.3f}" for d, m in added.items())
         write_json(args.add_to, payload)
         write_markdown(args.add_to, markdown(payload))
@@ -362,15 +395,20 @@ def main() -> None:
         per_seed = Parallel(n_jobs=args.n_jobs)(
             delayed(run_seed)(name, seed, gan_params, args.detectors) for seed in range(n_seeds)
         )
+        seeds = [seed for seed, rows in enumerate(per_seed) if rows]
         per_seed = [rows for rows in per_seed if rows]
         payload["datasets"][name] = {
             "n_samples": int(X.shape[0]),
             "n_features": int(X.shape[1]),
             "outlier_fraction": float(np.mean(y == -1)),
             "n_seeds": len(per_seed),
+            "seeds": seeds,
             "wall_s": time.perf_counter() - start,
             "detectors": summarize(per_seed),
         }
+        payload["datasets"][name]["recorded_by"] = dict.fromkeys(
+            payload["datasets"][name]["detectors"], "machine"
+        )
         result = payload["datasets"][name]["detectors"]
         line = ", ".join(f"{d} {m['roc_auc_mean']:.3f}" for d, m in result.items())
         write_json(args.output, payload)
