@@ -11,10 +11,14 @@ one of those changed. The file says which run made each column (``recorded_by``,
 written since runs record their commit) and with which commit and library versions; both are
 printed beside the current ones.
 
+With ``--output STEM`` the comparison of every cell is written to ``results/STEM.json`` and
+``.md`` (with this machine and commit), so that a reproduction check is itself a result.
+
 Usage::
 
     python benchmarks/reproduce.py tabular --dataset adbench:Hepatitis --column InvGAN --seeds 0 1
     python benchmarks/reproduce.py tabular --dataset arrhythmia --column "DLSGAN NLP"
+    python benchmarks/reproduce.py tabular --column InvGAN --max-rows 2000 --output reproduce_invgan
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import json
 import sys
 
 import tabular
-from _common import RESULTS, code_description, machine
+from _common import RESULTS, code_description, machine, machine_markdown, write_results
 
 METRICS = ("roc_auc", "ap", "f1")
 
@@ -52,57 +56,109 @@ def compare(recorded: dict, rerun: dict, tolerance: float) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("stem", help="result file stem in benchmarks/results, e.g. tabular")
-    parser.add_argument("--dataset", required=True, help="e.g. adbench:Hepatitis or arrhythmia")
-    parser.add_argument("--column", required=True, help='e.g. InvGAN, "DLSGAN NLP", ECOD')
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--tolerance", type=float, default=1e-9)
-    args = parser.parse_args(argv)
-
-    payload = json.loads((RESULTS / f"{args.stem}.json").read_text())
-    name = args.dataset if ":" in args.dataset else f"odds:{args.dataset}"
-    if name not in payload["datasets"]:
-        parser.error(f"{name} is not in {args.stem}.json")
+def check_cell(payload: dict, name: str, column: str, seeds: list[int], tolerance: float):
+    """Rerun ``seeds`` of one cell; returns the printed lines and one record per seed."""
     result = payload["datasets"][name]
-    if args.column not in result["detectors"]:
-        parser.error(f"{args.column!r} is not a column of {name}: {sorted(result['detectors'])}")
-    seeds = result.get("seeds") or tabular.evaluated_seeds(name, result["n_seeds"])
-    unknown = sorted(set(args.seeds) - set(seeds))
+    evaluated = result.get("seeds") or tabular.evaluated_seeds(name, result["n_seeds"])
+    unknown = sorted(set(seeds) - set(evaluated))
     if unknown:
-        parser.error(f"seeds {unknown} were not evaluated on {name} (evaluated: {seeds})")
-
-    run = recording_run(payload, result, args.column)
+        raise ValueError(f"seeds {unknown} were not evaluated on {name} (evaluated: {evaluated})")
+    run = recording_run(payload, result, column)
     current = machine()
-    print(f"{name}, {args.column}, {args.stem}.json")
+    lines = [f"{name}, {column}"]
     if run is None:
-        print("  recorded by: not stated in the file (written before runs recorded their commit)")
+        lines.append("  recorded by: not stated in the file (written before runs recorded it)")
     else:
-        print(f"  recorded by: `{run['command']}` ({run['date']}, {code_description(run)})")
-    print(f"  rerun with:  {code_description(current)}")
-    if run is not None and run["versions"] != current["versions"]:
+        lines.append(f"  recorded by: `{run['command']}` ({run['date']}, {code_description(run)})")
         changed = sorted(
             key for key in {**run["versions"], **current["versions"]}
             if run["versions"].get(key) != current["versions"].get(key)
         )  # fmt: skip
-        print(f"  library versions differ: {', '.join(changed)}")
-
-    per_seed = result["detectors"][args.column]["per_seed"]
-    detector = tabular.column_detector(args.column)
+        if changed:
+            lines.append(f"  library versions differ: {', '.join(changed)}")
+    per_seed = result["detectors"][column]["per_seed"]
     gan_params = payload.get("gan_params", {})
-    differs = False
-    for seed in args.seeds:
-        index = seeds.index(seed)
+    records = []
+    for seed in seeds:
+        index = evaluated.index(seed)
         recorded = {metric: per_seed[metric][index] for metric in METRICS}
-        rows = tabular.run_seed(name, seed, gan_params, [detector])
-        rerun = rows[args.column]
-        print(
-            f"seed {seed} (fit {rerun['fit_s']:.1f} s, recorded {per_seed['fit_s'][index]:.1f} s)"
+        rerun = tabular.run_seed(name, seed, gan_params, [tabular.column_detector(column)])[column]
+        recorded_fit = per_seed["fit_s"][index]
+        lines.append(f"seed {seed} (fit {rerun['fit_s']:.1f} s, recorded {recorded_fit:.1f} s)")
+        table = compare(recorded, rerun, tolerance)
+        lines += table
+        records.append(
+            {
+                "dataset": name,
+                "column": column,
+                "seed": seed,
+                "recorded": recorded,
+                "rerun": {metric: rerun[metric] for metric in METRICS},
+                "reproduced": not any(line.endswith("DIFFERS") for line in table),
+            }
         )
-        lines = compare(recorded, rerun, args.tolerance)
-        print("\n".join(lines))
-        differs |= any(line.endswith("DIFFERS") for line in lines)
+    return lines, records
+
+
+def _report(payload: dict, stem: str, records: list[dict], info: dict) -> str:
+    lines = [f"# Reproduction check of {stem}.json", "", machine_markdown(info), ""]
+    lines += ["| dataset | column | seed | recorded ROC AUC | rerun ROC AUC | reproduced |"]
+    lines += ["|---|---|---|---|---|---|"]
+    for record in records:
+        lines.append(
+            f"| {record['dataset']} | {record['column']} | {record['seed']} "
+            f"| {record['recorded']['roc_auc']:.6f} | {record['rerun']['roc_auc']:.6f} "
+            f"| {'yes' if record['reproduced'] else '**no**'} |"
+        )
+    reproduced = sum(record["reproduced"] for record in records)
+    lines += ["", f"{reproduced} of {len(records)} cells reproduced exactly "
+              "(ROC AUC, average precision and F1 within the tolerance).", ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("stem", help="result file stem in benchmarks/results, e.g. tabular")
+    parser.add_argument(
+        "--dataset", nargs="+", default=None,
+        help="e.g. adbench:Hepatitis arrhythmia; default: every set that has the column",
+    )  # fmt: skip
+    parser.add_argument("--column", required=True, help='e.g. InvGAN, "DLSGAN NLP", ECOD')
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--max-rows", type=int, default=None, help="skip larger sets")
+    parser.add_argument("--tolerance", type=float, default=1e-9)
+    parser.add_argument("--output", default=None, help="write the comparison to results/STEM")
+    args = parser.parse_args(argv)
+
+    payload = json.loads((RESULTS / f"{args.stem}.json").read_text())
+    datasets = payload["datasets"]
+    names = [n if ":" in n else f"odds:{n}" for n in (args.dataset or list(datasets))]
+    for name in names:
+        if name not in datasets:
+            parser.error(f"{name} is not in {args.stem}.json")
+        if args.dataset and args.column not in datasets[name]["detectors"]:
+            parser.error(f"{args.column!r} is not a column of {name}")
+    names = [
+        name
+        for name in names
+        if args.column in datasets[name]["detectors"]
+        and (args.max_rows is None or datasets[name]["n_samples"] <= args.max_rows)
+    ]
+    info = machine()
+    print(f"{args.stem}.json; rerun with {code_description(info)}")
+    records = []
+    for name in names:
+        try:
+            lines, cell = check_cell(payload, name, args.column, args.seeds, args.tolerance)
+        except ValueError as error:
+            parser.error(str(error))
+        records += cell
+        print("\n".join(lines), flush=True)
+    if args.output:
+        report = {"machine": info, "stem": args.stem, "tolerance": args.tolerance}
+        write_results(args.output, {**report, "cells": records}, _report(payload, args.stem,
+                      records, info))  # fmt: skip
+    differs = not all(record["reproduced"] for record in records)
     print("differs" if differs else "reproduced")
     return int(differs)
 
