@@ -296,9 +296,17 @@ def balanced_roc_auc(
 
     Examples
     --------
-    >>> from skood.metrics import balanced_roc_auc
-    >>> balanced_roc_auc([1, 1, 1, -1], [3, 2, 1, 0], random_state=0)
-    1.0
+    Three inliers and two outliers: a draw keeps two of the inliers, and its AUC is 0.75,
+    0.5 or 0.25 depending on which two; the full AUC is 0.5.
+
+    >>> from skood.metrics import balanced_roc_auc, roc_auc
+    >>> y, scores = [1, 1, 1, -1, -1], [5, 3, 1, 4, 2]
+    >>> roc_auc(y, scores)
+    0.5
+    >>> sorted({balanced_roc_auc(y, scores, n_repeats=1, random_state=seed) for seed in range(20)})
+    [0.25, 0.5, 0.75]
+    >>> balanced_roc_auc(y, scores, random_state=1)  # the mean of five draws
+    0.4
     """
     outlier, scores = _check(y_true, scores, outlier_label)
     if isinstance(n_repeats, bool) or not isinstance(n_repeats, int | np.integer) or n_repeats < 1:

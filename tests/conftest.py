@@ -8,13 +8,41 @@ import torch
 _SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def in_ci() -> bool:
+    """Whether the environment variable CI is set (to anything but "", "0" or "false")."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+
+
+def find_data_home(*folders: str) -> Path:
+    """The benchmark data folder, SKOOD_DATA, else ../shared/data beside the repository.
+
+    When one of ``folders`` is not in it, the test calling this skips, or fails in CI: CI always
+    has the data, so there every data test must run, never skip silently.
+    """
+    # Absolute: the example scripts the tests run work in another directory.
+    path = Path(os.environ.get("SKOOD_DATA", _SHARED_DATA)).resolve()
+    for folder in folders:
+        if not (path / folder).is_dir():
+            message = (
+                f"benchmark data not found: no folder {path / folder}; set SKOOD_DATA to the "
+                "folder that holds odds/, adbench/, mnist/ and fashion_mnist/"
+            )
+            if in_ci():
+                pytest.fail(f"{message} (CI is set: data tests must run there)", pytrace=False)
+            pytest.skip(message)
+    return path
+
+
 @pytest.fixture(scope="session")
 def data_home() -> Path:
-    """The benchmark data folder: SKOOD_DATA, else ../shared/data beside the repository."""
-    path = Path(os.environ.get("SKOOD_DATA", _SHARED_DATA))
-    if not (path / "odds").is_dir():
-        pytest.skip(f"benchmark data not found at {path}; set SKOOD_DATA")
-    return path
+    """The benchmark data folder (with its odds/ files): see find_data_home."""
+    return find_data_home("odds")
+
+
+@pytest.fixture(scope="session")
+def data_folders():
+    """find_data_home, for tests that need other folders: ``data_folders("mnist")``."""
+    return find_data_home
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,10 @@
 """AutoencoderDetector: reconstruction scores, training, persistence."""
 
+import copy
 import pickle
 
 import numpy as np
+import torch
 from sklearn.metrics import roc_auc_score
 
 from skood import AutoencoderDetector
@@ -41,3 +43,31 @@ def test_training_lowers_the_loss_and_round_trips():
     np.testing.assert_array_equal(restored.score_samples(X), det.score_samples(X))
     again = AutoencoderDetector(max_epochs=8, **TINY).fit(X)
     np.testing.assert_array_equal(again.score_samples(X), det.score_samples(X))
+
+
+def test_scores_and_latent_api_equal_the_networks():
+    """score_samples is -mean((x - D(E(x)))**2) in standardized units, transform E(x),
+    inverse_transform D(z) in original units, sample(n, random_state=r) decodes
+    RandomState(r).standard_normal((n, latent_dim)); all from the fitted networks."""
+    rng = np.random.RandomState(2)
+    X = 5.0 + _plane_data(rng, 120) * np.array([1.0, 3.0, 0.5, 2.0, 10.0, 1.0])
+    det = AutoencoderDetector(max_epochs=2, **TINY).fit(X)
+    decoder = copy.deepcopy(det.net_.module_).double().eval()
+    encoder = copy.deepcopy(det.net_.discriminator_).double().eval()
+    standardized = (X - det.input_mean_) / det.input_scale_
+
+    def decode(latents):
+        with torch.no_grad():
+            return decoder.network(torch.as_tensor(latents)).numpy()
+
+    with torch.no_grad():
+        codes = encoder(torch.as_tensor(standardized))[1].numpy()
+    expected = -((standardized - decode(codes)) ** 2).mean(axis=1)
+    np.testing.assert_allclose(det.score_samples(X), expected, rtol=1e-10)
+    np.testing.assert_allclose(det.transform(X), codes, rtol=1e-10, atol=1e-12)
+    latents = rng.normal(size=(6, 2))
+    in_units = decode(latents) * det.input_scale_ + det.input_mean_
+    np.testing.assert_allclose(det.inverse_transform(latents), in_units, rtol=1e-10)
+    draws = np.random.RandomState(4).standard_normal((5, 2))
+    in_units = decode(draws) * det.input_scale_ + det.input_mean_
+    np.testing.assert_allclose(det.sample(5, random_state=4), in_units, rtol=1e-10)

@@ -6,6 +6,7 @@ separation of a shifted cluster; divergence; the latent-space API; the training 
 batched scoring; learning-rate decay.
 """
 
+import copy
 import os
 import pickle
 import subprocess
@@ -239,7 +240,6 @@ def test_invalid_parameters_raise_invalid_parameter_error_at_fit(X, params):
     assert det.get_params()[next(iter(params))] == next(iter(params.values()))
     with pytest.raises(InvalidParameterError, match=next(iter(params))):
         det.fit(X)
-    assert issubclass(InvalidParameterError, ValueError)
     with pytest.raises(NotFittedError):
         det.score_samples(X)
 
@@ -291,20 +291,33 @@ def test_mps_without_mps_is_a_value_error(X):
         tiny(device="mps").fit(X)
 
 
-def test_failed_refit_does_not_leave_a_half_updated_model(X):
-    # A device that does not exist fails the refit. The detector must not end up mixing the
-    # new data's shape with the old networks: either it is unfitted, or it is still the
-    # consistent earlier fit.
-    det = tiny().fit(X)
+def test_failed_refit_does_not_leave_a_half_updated_model(X, fitted):
+    """A refit on narrower data that fails midway (it diverges in training, after the new
+    width, standardization and networks were set) leaves the detector unfitted, not mixing
+    the new data's shape with the old networks or a half-trained new one."""
+    det = copy.deepcopy(fitted)
+    with pytest.raises(TrainingDivergedError):
+        det.set_params(lr=1e8).fit(X[:, :3])
+    assert not any(key.endswith("_") and not key.startswith("__") for key in vars(det))
+    for method in ("score_samples", "predict", "transform"):
+        with pytest.raises(NotFittedError):
+            getattr(det, method)(X[:, :3])
+    # It fits again from scratch afterwards.
+    det.set_params(lr=1e-3).fit(X[:, :3])
+    assert det.n_features_in_ == det.input_mean_.shape[0] == 3
+
+
+def test_refit_refused_before_any_change_keeps_the_earlier_fit(X, fitted):
+    """A refit refused up front (a device that does not exist, checked before the data)
+    leaves the earlier fit whole: its width, standardization, networks and scores."""
+    det = copy.deepcopy(fitted)
+    expected = fitted.score_samples(X)
     with pytest.raises(ValueError, match="device"):
         det.set_params(device=MISSING_GPU).fit(X[:, :3])
-    try:
-        check_is_fitted(det)
-    except NotFittedError:
-        return
+    check_is_fitted(det)
     assert det.n_features_in_ == det.input_mean_.shape[0] == N_FEATURES
     det.set_params(device="cpu")
-    assert np.all(np.isfinite(det.score_samples(X)))
+    np.testing.assert_array_equal(det.score_samples(X), expected)
 
 
 # --------------------------------------------------------------------------- numerics

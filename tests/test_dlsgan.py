@@ -1,5 +1,6 @@
 """DLSGANDetector: the outlier contract, persistence, seeds, bad input, divergence, latent API."""
 
+import copy
 import pickle
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import roc_auc_score
@@ -118,12 +120,17 @@ def test_extreme_finite_inputs_score_finite(fitted):
 
 
 @pytest.mark.parametrize(
-    "params",
-    [{"contamination": 0.7}, {"latent_dim": 0}, {"variant": "x"}, {"device": "gpu7"},
-     {"hidden_dims": (0,)}, {"betas": (0.5,)}],
+    ("params", "match"),
+    [({"contamination": 0.7}, "'contamination' parameter"),
+     ({"latent_dim": 0}, "'latent_dim' parameter"), ({"variant": "x"}, "'variant' parameter"),
+     ({"device": "gpu7"}, "device='gpu7' is not understood"),
+     ({"hidden_dims": (0,)}, "hidden_dims must hold positive widths"),
+     ({"betas": (0.5,)}, "betas must be a pair")],
+    ids=str,
 )  # fmt: skip
-def test_bad_parameters_raise_at_fit(blobs, params):
-    with pytest.raises(ValueError):
+def test_bad_parameters_raise_at_fit(blobs, params, match):
+    """Each bad parameter is a ValueError that names it."""
+    with pytest.raises(ValueError, match=match):
         DLSGANDetector(**{**TINY, **params}).fit(blobs)
 
 
@@ -225,10 +232,12 @@ def test_cuda_marked_model_loads_on_cpu_simulated(blobs):
 
 
 def test_divergence_raises_and_leaves_the_detector_unfitted(blobs):
+    """A diverged fit raises a FloatingPointError naming lr and keeps no model."""
     det = DLSGANDetector(**{**TINY, "lr": 1e8})
-    with pytest.raises(TrainingDivergedError, match="lr"):
+    with pytest.raises(TrainingDivergedError, match="lr") as info:
         det.fit(blobs)
-    assert isinstance(TrainingDivergedError("x"), FloatingPointError)
+    # What the fit raised is a FloatingPointError, so numeric-error handlers catch it.
+    assert isinstance(info.value, FloatingPointError)
     with pytest.raises(NotFittedError):
         det.score_samples(blobs)
 
@@ -321,3 +330,105 @@ def test_no_warnings_on_a_normal_fit(blobs):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         DLSGANDetector(**TINY).fit(blobs).predict(blobs)
+
+
+# ---------------------------------------------------------------------- scores against formulas
+VARIANTS = ["dlsgan", "msegan", "infogan"]
+# A fast trace (decay 0.9): after 14 steps the traced variance is far from its start at 1, so
+# using 1 (or s = 1) instead of the fitted values changes every number below.
+TRACED = {**TINY, "variance_decay": 0.9}
+
+
+@pytest.fixture(scope="module")
+def shifted(blobs):
+    """Rows with means and scales far from 0 and 1, so the standardization matters."""
+    return 3.0 + blobs * np.array([1.0, 2.0, 5.0, 0.5, 10.0])
+
+
+@pytest.fixture(scope="module")
+def traced(shifted):
+    return DLSGANDetector(**TRACED).fit(shifted)
+
+
+def _networks64(det):
+    """Float64 copies of the fitted generator and discriminator/encoder, in eval mode."""
+    generator = copy.deepcopy(det.net_.module_).double().eval()
+    critic = copy.deepcopy(det.net_.discriminator_).double().eval()
+    return generator, critic
+
+
+def _standardized(det, X):
+    return (X - det.input_mean_) / det.input_scale_
+
+
+def _codes(det, X):
+    """E(x): the latent head of the forward pass on the standardized rows."""
+    _, critic = _networks64(det)
+    with torch.no_grad():
+        return critic(torch.as_tensor(_standardized(det, X)))[1].numpy()
+
+
+def _decoded(det, latents, scale):
+    """G(z * s), by the generator's network, in the original units."""
+    generator, _ = _networks64(det)
+    with torch.no_grad():
+        output = generator.network(torch.as_tensor(latents * scale)).numpy()
+    return output * det.input_scale_ + det.input_mean_
+
+
+def _scale_from_variance(variance):
+    """s_i = sqrt(d v_i / sum_j v_j) (spec section 3)."""
+    return np.sqrt(len(variance) * variance / variance.sum())
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_nlp_score_is_the_log_likelihood_of_the_code_under_the_traced_variance(shifted, variant):
+    """NLP: score_samples = sum_i log N(E(x)_i; 0, v_i), v the final traced variance."""
+    det = DLSGANDetector(**{**TRACED, "variant": variant}).fit(shifted)
+    variance = det.latent_variance_
+    np.testing.assert_array_equal(variance, det.net_.module_.traced_variance.double().numpy())
+    # Above the floor, and far enough from 1 that a score ignoring v cannot pass.
+    assert variance.min() > 1e-6 and np.abs(variance - 1.0).max() > 0.1
+    codes = _codes(det, shifted)
+    expected = stats.norm.logpdf(codes, loc=0.0, scale=np.sqrt(variance)).sum(axis=1)
+    np.testing.assert_allclose(det.score_samples(shifted), expected, rtol=1e-10)
+    # A collapsed coordinate counts with the documented floor, 1e-6, and scores stay finite.
+    collapsed = copy.deepcopy(det)
+    collapsed.net_.module_.traced_variance[0] = 0.0
+    floored = np.r_[1e-6, variance[1:]]
+    expected = stats.norm.logpdf(codes, loc=0.0, scale=np.sqrt(floored)).sum(axis=1)
+    np.testing.assert_allclose(collapsed.score_samples(shifted), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_reconstruction_score_decodes_the_code_through_the_latent_scale(shifted, variant):
+    """score_samples = -mean((x - G(E(x) * s))**2) in standardized units; s = 1 off DLSGAN."""
+    det = DLSGANDetector(**{**TRACED, "variant": variant, "score_type": "reconstruction"})
+    det.fit(shifted)
+    if variant == "dlsgan":
+        scale = _scale_from_variance(det.latent_variance_)
+        assert np.abs(scale - 1.0).max() > 0.05  # the scale changes the decoded rows
+    else:
+        scale = np.ones(det.latent_dim)
+    np.testing.assert_allclose(det.latent_scale_, scale, rtol=1e-6)  # a float32 trace
+    decoded = _standardized(det, _decoded(det, _codes(det, shifted), scale))
+    expected = -((_standardized(det, shifted) - decoded) ** 2).mean(axis=1)
+    np.testing.assert_allclose(det.score_samples(shifted), expected, rtol=1e-10)
+
+
+def test_transform_inverse_transform_and_sample_equal_the_networks(traced, shifted):
+    """transform is E(x); inverse_transform is G(z * s) in original units; sample(n,
+    random_state=r) decodes RandomState(r).standard_normal((n, latent_dim))."""
+    scale = _scale_from_variance(traced.latent_variance_)
+    assert np.abs(scale - 1.0).max() > 0.05
+    np.testing.assert_allclose(
+        traced.transform(shifted), _codes(traced, shifted), rtol=1e-10, atol=1e-12
+    )
+    latents = np.random.RandomState(1).normal(size=(7, traced.latent_dim))
+    np.testing.assert_allclose(
+        traced.inverse_transform(latents), _decoded(traced, latents, scale), rtol=1e-10
+    )
+    draws = np.random.RandomState(3).standard_normal((6, traced.latent_dim))
+    np.testing.assert_allclose(
+        traced.sample(6, random_state=3), _decoded(traced, draws, scale), rtol=1e-10
+    )

@@ -1,6 +1,7 @@
 """DMRDetector: synthesis against direct computations, the outlier contract with labels, the
 generator and classifier options, augmentation, images, persistence, seeds and bad input."""
 
+import copy
 import pickle
 from itertools import combinations, product
 
@@ -140,6 +141,52 @@ def test_synthetic_outliers_have_the_data_shape_and_differ_from_it(blobs, fitted
         fitted.synthesize(0)
 
 
+def test_outliers_decode_marginal_codes_through_the_dlsgan_latent_scale(blobs, generator):
+    """With a DLSGAN generator and a fixed emphasis 2, every "dmr" outlier is
+    G(2 * (E(x_j) - mu_{y_j}) * s) for some training row j, computed from the networks."""
+    X, y = blobs
+    det = DMRDetector(generator=generator, synthesis="dmr", emphasis=(2.0, 2.0), **TINY)
+    det.fit(X, y)
+    gen_net = copy.deepcopy(generator.net_.module_).double().eval()
+    encoder = copy.deepcopy(generator.net_.discriminator_).double().eval()
+    standardized = (X - generator.input_mean_) / generator.input_scale_
+    with torch.no_grad():
+        codes = encoder(torch.as_tensor(standardized))[1].numpy()
+    # DMR encodes X after a float32 round trip through its own standardization.
+    np.testing.assert_allclose(det.latent_codes_, codes, rtol=1e-5, atol=1e-6)
+    means = np.array([codes[y == label].mean(axis=0) for label in range(4)])
+    np.testing.assert_allclose(det.class_latent_means_, means, rtol=1e-6, atol=1e-7)
+    variance = generator.latent_variance_
+    scale = np.sqrt(len(variance) * variance / variance.sum())
+    assert np.abs(scale - 1.0).max() > 0.05  # decoding without it gives other rows
+    # The decoder sees the codes and class means DMR keeps (checked just above).
+    marginal = 2.0 * (det.latent_codes_ - det.class_latent_means_[y])
+    with torch.no_grad():
+        candidates = gen_net.network(torch.as_tensor(marginal * scale)).numpy()
+    candidates = candidates * generator.input_scale_ + generator.input_mean_
+    outliers = det.synthesize(50, random_state=0)
+    distance = np.abs(outliers[:, None, :] - candidates[None]).max(axis=2)
+    nearest = distance.argmin(axis=1)
+    np.testing.assert_allclose(outliers, candidates[nearest], rtol=1e-10, atol=1e-10)
+    assert np.unique(nearest).size > 40  # many different training rows, not one
+
+
+def test_scores_are_minus_the_rejection_logit_of_the_classifier_features(blobs, fitted):
+    """score_samples(x) = -B(F(x)) on the standardized rows, with B = Linear-ReLU-Linear."""
+    X, _ = blobs
+    classifier = copy.deepcopy(fitted.net_.classifier_).double().eval()
+    head = fitted.net_.module_
+    w1, b1 = head.hidden.weight.detach().double().numpy(), head.hidden.bias.detach().numpy()
+    w2, b2 = head.output.weight.detach().double().numpy(), head.output.bias.detach().numpy()
+    with torch.no_grad():
+        features = classifier.features(
+            torch.as_tensor((X - fitted.input_mean_) / fitted.input_scale_)
+        ).numpy()
+    logits = (np.maximum(features @ w1.T + b1, 0.0) @ w2.T + b2)[:, 0]
+    np.testing.assert_allclose(fitted.score_samples(X), -logits, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fitted.ood_probability(X), expit(logits), rtol=1e-9)
+
+
 # --------------------------------------------------------------------------- the contract
 @pytest.mark.parametrize("synthesis", ["mlm+dmr", "mlm", "dmr"])
 def test_outlier_contract_with_labels(blobs, generator, synthesis):
@@ -154,7 +201,7 @@ def test_outlier_contract_with_labels(blobs, generator, synthesis):
     np.testing.assert_array_equal(labels, np.where(decision < 0, -1, 1))
     assert abs(np.sum(labels == -1) - 40) <= 1
     np.testing.assert_allclose(det.ood_probability(X), expit(-scores))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="X has 400 features, but DMRDetector is expecting 4"):
         det.score_samples(X.T)
 
 

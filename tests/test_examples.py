@@ -49,10 +49,9 @@ def test_grid_search_arrhythmia(tmp_path):
     assert "held-out ROC AUC:" in output
 
 
-def test_mnist_vs_fashion(tmp_path, data_home):
+def test_mnist_vs_fashion(tmp_path, data_folders):
     pytest.importorskip("matplotlib")
-    if not (data_home / "mnist").is_dir() or not (data_home / "fashion_mnist").is_dir():
-        pytest.skip("MNIST or Fashion-MNIST files not found")
+    data_home = data_folders("mnist", "fashion_mnist")  # skips when missing; fails in CI
     # A few training steps only: this checks the script, not the detector (test_images.py does).
     args = ("--train-size", "128", "--test-size", "64", "--epochs", "2", "--plot", "ood.png")
     output = _run("mnist_vs_fashion.py", *args, cwd=tmp_path, data_home=data_home)
@@ -62,10 +61,9 @@ def test_mnist_vs_fashion(tmp_path, data_home):
     assert (tmp_path / "ood_images.png").stat().st_size > 0
 
 
-def test_plot_corruptions(tmp_path, data_home):
+def test_plot_corruptions(tmp_path, data_folders):
     pytest.importorskip("matplotlib")
-    if not (data_home / "mnist").is_dir():
-        pytest.skip("MNIST files not found")
+    data_home = data_folders("mnist")  # skips when missing; fails in CI
     output = _run("plot_corruptions.py", "grid.png", cwd=tmp_path, data_home=data_home)
     assert "wrote grid.png" in output
     assert (tmp_path / "grid.png").stat().st_size > 0

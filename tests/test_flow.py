@@ -381,6 +381,19 @@ def test_samples_are_in_the_units_of_x():
         det.sample(0)
 
 
+def test_sample_is_the_inverse_flow_of_the_documented_draws(blobs):
+    """sample(n, random_state=r) is inverse(z) in the units of X for
+    z = RandomState(r).standard_normal((n, n_features))."""
+    X = 3.0 + blobs * np.array([1.0, 2.0, 5.0, 0.5, 10.0])
+    det = ApproximateMassFlowDetector(**TINY).fit(X)
+    flow = _float64_flow(det)
+    z = np.random.RandomState(4).standard_normal((6, 5))
+    with torch.no_grad():
+        inverted = flow.inverse(torch.from_numpy(z)).numpy()
+    expected = inverted * det.input_scale_ + det.input_mean_
+    np.testing.assert_allclose(det.sample(6, random_state=4), expected, rtol=1e-10)
+
+
 def test_extreme_finite_inputs_score_finite(fitted):
     extreme = np.array([[1e30] * 5, [-1e300] * 5, [1e-300] * 5, [np.finfo(float).max] * 5])
     for score_type in ("approximate_mass", "log_likelihood"):
@@ -435,12 +448,18 @@ def test_bad_input_at_scoring(fitted, blobs):
 
 
 @pytest.mark.parametrize(
-    "params",
-    [{"alpha": -1.0}, {"score_type": "nll"}, {"penalty": "sum"}, {"n_couplings": 0},
-     {"hidden_dims": (0,)}, {"max_grad_norm": 0.0}, {"device": "gpu7"}, {"contamination": 0.7}],
+    ("params", "match"),
+    [({"alpha": -1.0}, "'alpha' parameter"), ({"score_type": "nll"}, "'score_type' parameter"),
+     ({"penalty": "sum"}, "'penalty' parameter"), ({"n_couplings": 0}, "'n_couplings' parameter"),
+     ({"hidden_dims": (0,)}, "hidden_dims must hold positive widths"),
+     ({"max_grad_norm": 0.0}, "'max_grad_norm' parameter"),
+     ({"device": "gpu7"}, "device='gpu7' is not understood"),
+     ({"contamination": 0.7}, "'contamination' parameter")],
+    ids=str,
 )  # fmt: skip
-def test_bad_parameters_raise_at_fit(blobs, params):
-    with pytest.raises(ValueError):
+def test_bad_parameters_raise_at_fit(blobs, params, match):
+    """Each bad parameter is a ValueError that names it."""
+    with pytest.raises(ValueError, match=match):
         ApproximateMassFlowDetector(**{**TINY, **params}).fit(blobs)
 
 
@@ -488,6 +507,16 @@ def test_image_flow_trains_scores_and_samples(images):
     samples = det.sample(3, random_state=0)
     assert samples.shape == (3, 64)
     assert samples.min() >= -1.0 and samples.max() <= 1.0
+
+
+def test_image_sample_is_the_inverse_flow_mapped_to_the_pixel_range(images):
+    """Image samples: low + (high - low) * clip(inverse(z), 0, 1), with z drawn as for tables."""
+    det = ApproximateMassFlowDetector(**TINY_IMAGE, pixel_range=(-2.0, 4.0)).fit(3 * images + 1)
+    z = torch.from_numpy(np.random.RandomState(2).standard_normal((3, 64)))
+    with torch.no_grad():
+        inverted = det.net_.module_.inverse(z.float()).flatten(1).double().numpy()
+    expected = -2.0 + 6.0 * np.clip(inverted, 0.0, 1.0)
+    np.testing.assert_allclose(det.sample(3, random_state=2), expected, rtol=1e-6, atol=1e-6)
 
 
 def test_dequantization_draws_average_the_scores_over_fixed_noise(images):

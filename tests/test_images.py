@@ -16,7 +16,8 @@ def _half_resolution(X: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def digits_and_fashion(data_home):
+def digits_and_fashion(data_folders):
+    data_home = data_folders("mnist", "fashion_mnist")  # skips when missing; fails in CI
     digits, _ = load_mnist(subset="test", data_home=data_home, return_X_y=True)
     fashion, _ = load_fashion_mnist(subset="test", data_home=data_home, return_X_y=True)
     digits, fashion = _half_resolution(digits), _half_resolution(fashion)

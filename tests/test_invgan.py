@@ -1,6 +1,7 @@
 """InvGANDetector: the likelihood against direct computations, the metric, the RBF variance
 network, the outlier contract, persistence, seeds, images and bad input."""
 
+import copy
 import pickle
 
 import numpy as np
@@ -338,6 +339,47 @@ def test_latent_space_methods(fitted, blobs):
         fitted.sample(0)
 
 
+@pytest.mark.parametrize("kmeans_on", ["prior", "encoded"])
+def test_latent_space_methods_equal_the_networks(blobs, kmeans_on):
+    """transform is h(x), inverse_transform g(z) and latent_std sigma(z) of the scoring sigma
+    (the refitted one with kmeans_on="encoded"); sample(n, random_state=r) is
+    g(z) + sigma(z) * eps in original units, z then eps drawn from RandomState(r)."""
+    X = 3.0 + blobs * np.array([1.0, 2.0, 5.0, 0.5, 10.0])
+    det = InvGANDetector(**{**TINY, "kmeans_on": kmeans_on}).fit(X)
+    generator = copy.deepcopy(det.net_.module_).double().eval()
+    inference = copy.deepcopy(det.net_.inference_).double().eval()
+    scoring = det.net_.encoded_variance_ if kmeans_on == "encoded" else det.net_.variance_
+    if kmeans_on == "encoded":  # the refitted sigma differs from the trained one
+        z = torch.zeros(1, 2)
+        assert not torch.allclose(scoring(z), det.net_.variance_(z))
+
+    def mean_and_std(latents):
+        with torch.no_grad():
+            mean = generator(torch.as_tensor(latents)).numpy()
+        return mean, _numpy_sigma_and_jacobian(scoring, latents)[0]
+
+    with torch.no_grad():
+        codes = inference(torch.as_tensor((X - det.input_mean_) / det.input_scale_)).numpy()
+    np.testing.assert_allclose(det.transform(X), codes, rtol=1e-10, atol=1e-12)
+    latents = np.random.RandomState(1).normal(size=(6, 2))
+    mean, std = mean_and_std(latents)
+    in_units = mean * det.input_scale_ + det.input_mean_
+    np.testing.assert_allclose(det.inverse_transform(latents), in_units, rtol=1e-10)
+    np.testing.assert_allclose(det.latent_std(latents), std, rtol=1e-10)
+    rng = np.random.RandomState(5)
+    draws = rng.standard_normal((7, 2))
+    mean, std = mean_and_std(draws)
+    noisy = mean + std * rng.standard_normal((7, 5))
+    np.testing.assert_allclose(
+        det.sample(7, random_state=5), noisy * det.input_scale_ + det.input_mean_, rtol=1e-10
+    )
+    np.testing.assert_allclose(
+        det.sample(7, noise=False, random_state=5),
+        mean * det.input_scale_ + det.input_mean_,
+        rtol=1e-10,
+    )
+
+
 # ---------------------------------------------------------------------- bad input, divergence
 @pytest.mark.parametrize(
     ("make_bad", "match"),
@@ -398,7 +440,7 @@ def test_tiny_image_fit():
 def test_minmax_anomaly_score_reverses_and_normalises():
     np.testing.assert_allclose(minmax_anomaly_score([-10.0, -20.0, -15.0]), [0.0, 1.0, 0.5])
     np.testing.assert_array_equal(minmax_anomaly_score([3.0, 3.0]), [0.0, 0.0])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="one-dimensional"):
         minmax_anomaly_score([[1.0, 2.0]])
     with pytest.raises(ValueError, match="NaN"):
         minmax_anomaly_score([1.0, np.nan])

@@ -98,6 +98,28 @@ def test_balanced_roc_auc():
     assert abs(value - roc_auc(y_imbalanced, scores)) < 0.1
 
 
+def test_balanced_roc_auc_is_the_auc_of_balanced_subsamples_by_hand():
+    """Each draw keeps as many inliers as there are outliers; its AUC is that subsample's."""
+    # Inliers 5, 3, 1 and outliers 4, 2: the full AUC is 3 / 6. Keeping inliers {5, 3} wins
+    # 3 of 4 pairs, {5, 1} 2 of 4, {3, 1} 1 of 4.
+    y, scores = np.array([1, 1, 1, -1, -1]), np.array([5.0, 3.0, 1.0, 4.0, 2.0])
+    assert roc_auc(y, scores) == 0.5
+    single = {balanced_roc_auc(y, scores, n_repeats=1, random_state=seed) for seed in range(30)}
+    assert single == {0.25, 0.5, 0.75}
+    # The mean of n_repeats such draws: a multiple of 0.25 / 5, not always the full AUC.
+    means = np.array([balanced_roc_auc(y, scores, random_state=seed) for seed in range(30)])
+    np.testing.assert_allclose(means * 20, np.round(means * 20), atol=1e-12)
+    assert means.min() <= 0.4 and means.max() >= 0.6
+    # An unbiased estimate of the full AUC: the mean over many draws approaches it.
+    assert balanced_roc_auc(y, scores, n_repeats=300, random_state=0) == pytest.approx(
+        0.5, abs=0.05
+    )
+    # 0/1 labels with outlier_label=1 give the same draws.
+    assert balanced_roc_auc(
+        (y == -1).astype(int), scores, outlier_label=1, random_state=3
+    ) == balanced_roc_auc(y, scores, random_state=3)
+
+
 def test_f1_at_contamination_by_hand():
     assert f1_at_contamination(Y, GOOD) == 1.0
     # Flag the lowest third: scores 1 and 2 -> one outlier (0.0) and one inlier (1.0).

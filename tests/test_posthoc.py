@@ -272,7 +272,7 @@ def test_outlier_contract_with_labels(blobs, score_type):
     np.testing.assert_array_equal(labels, np.where(decision < 0, -1, 1))
     assert det.offset_ == np.percentile(scores, 10)
     assert abs(np.sum(labels == -1) - 30) <= 1  # ties aside, the contamination fraction
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="X has 300 features, but PostHocDetector is expecting 2"):
         det.score_samples(X.T)
 
 
@@ -450,9 +450,14 @@ def test_bad_input_and_parameters(blobs):
     X, y = blobs
     with pytest.raises(ValueError, match="NaN"):
         PostHocDetector(**TINY).fit(np.where(X > 5, np.nan, X), y)
-    for params in ({"score_type": "gradnorm"}, {"react_percentile": 0.0}, {"temperature": 0.0},
-                   {"hidden_dims": (0,)}, {"input_shape": (1, 3, 3)}):  # fmt: skip
-        with pytest.raises(ValueError):
+    for params, match in (
+        ({"score_type": "gradnorm"}, "'score_type' parameter"),
+        ({"react_percentile": 0.0}, "'react_percentile' parameter"),
+        ({"temperature": 0.0}, "'temperature' parameter"),
+        ({"hidden_dims": (0,)}, "hidden_dims must hold positive widths"),
+        ({"input_shape": (1, 3, 3)}, r"input_shape=\(1, 3, 3\) must be \(channels"),
+    ):
+        with pytest.raises(ValueError, match=match):
             PostHocDetector(**{**TINY, **params}).fit(X, y)
     with pytest.raises(ValueError, match="vim_dim"):
         PostHocDetector(**{**TINY, "vim_dim": 16}).fit(X, y)
