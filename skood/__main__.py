@@ -32,12 +32,12 @@ def _demo_detectors(random_state: int, device: str) -> dict:
 def run_demo(n_seeds: int = 3, device: str = "auto", stream=None, plot=None) -> dict:
     """Fit DLSGAN beside IsolationForest and OneClassSVM on the embedded Arrhythmia data.
 
-    The protocol is the tabular benchmark's: a stratified 60/40 split per seed, a
-    StandardScaler fitted on the training part, detectors trained on the (contaminated)
-    training part, and ROC AUC, average precision and F1 at the true contamination on the
-    test part. Returns ``{detector: {metric: [value per seed]}}``. With ``plot`` (a file
-    path; needs matplotlib), the ROC curves and DLSGAN's score histograms of the first split
-    are written there.
+    The protocol is the tabular benchmark's, except that the 60/40 split per seed is
+    stratified: a StandardScaler fitted on the training part, detectors trained on the
+    (contaminated) training part, and ROC AUC, average precision and F1 at the true
+    contamination on the test part. Returns ``{detector: {metric: [value per seed]}}``. With
+    ``plot`` (a file path; needs matplotlib), the ROC curves and DLSGAN's score histograms of
+    the first split are written there.
     """
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler

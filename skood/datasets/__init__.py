@@ -1,8 +1,10 @@
-"""Dataset loaders. Nothing here imports torch.
+"""Dataset loaders. The loaders do not use torch (importing ``skood.datasets`` still imports
+torch, through the ``skood`` package).
 
 ``load_arrhythmia`` ships with the package; ``load_odds`` and ``load_adbench`` read files from a
 data folder given by ``data_home``, the ``SKOOD_DATA`` environment variable or ``~/skood_data``.
-Every loader returns labels in scikit-learn's convention: +1 inlier, -1 outlier.
+The outlier-detection loaders return labels in scikit-learn's convention (+1 inlier, -1
+outlier); ``load_mnist`` and ``load_fashion_mnist`` return class labels.
 """
 
 from ._base import get_data_home
