@@ -63,7 +63,7 @@ from skood.flow import ApproximateMassFlowDetector, log_prob_and_gradient_norm
 from skood.metrics import average_precision, balanced_roc_auc, roc_auc, tnr_at_tpr
 from skood.nn.realnvp import RealNVPImage
 
-# The paper's numbers (specs/results.md section 2): AUROC of the approximate mass, Table 1.
+# The paper's numbers: AUROC of the approximate mass, Table 1.
 PAPER_TABLE1 = {"vanilla": 0.977, "penalised": 0.994}
 # Table 2, approximate mass, ID Fashion-MNIST: (AUROC, AUPR, TNR@95%TPR).
 PAPER_TABLE2 = {
@@ -374,7 +374,7 @@ def tabular_flow_scores(X_train, X_test, seed: int, **params) -> dict:
     """Fit the tabular flow once and score ``X_test`` both ways.
 
     Returns ``{label: (score_samples, fit_seconds)}`` for the labels of
-    :data:`TABULAR_SCORES`; ``params`` override the detector's defaults (the spec's tabular
+    :data:`TABULAR_SCORES`; ``params`` override the detector's defaults (the tabular
     RealNVP: 8 couplings, 256-wide MLPs, batch 256, 100 epochs, lr 1e-3, alpha 2).
     """
     det = ApproximateMassFlowDetector(random_state=seed, device="cpu", **params)

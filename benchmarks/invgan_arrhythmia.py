@@ -56,7 +56,7 @@ from skood import InvGANDetector
 from skood.datasets import load_arrhythmia
 from skood.metrics import roc_auc
 
-# Table 4 of the paper (specs/results.md section 3.4): precision, recall, F1, anomaly positive.
+# Table 4 of the InvGAN paper: precision, recall, F1, anomaly positive.
 PAPER = {
     "InvGAN": (0.4390, 0.6000, 0.5070),
     "IsolationForest": (0.5147, 0.5469, 0.5303),

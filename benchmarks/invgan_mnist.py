@@ -17,7 +17,7 @@ Configurations (``--config``):
   about 35 minutes with ``--n-jobs 2 --threads 1`` on two cores. Scoring is a large share: the
   likelihood needs the 1024 x 50 Jacobian of the convolutional generator per image (50
   forward-mode passes), and ``fit`` scores the training images once for ``offset_``.
-* ``gpu``: all training images of the nine digits, 15 epochs (the spec's 15-25), all 10,000 test
+* ``gpu``: all training images of the nine digits, 15 epochs (the paper's 15-25), all 10,000 test
   images.
 
 Usage::

@@ -39,7 +39,7 @@ from skood import AutoencoderDetector, DLSGANDetector, PostHocDetector
 from skood.datasets import load_fashion_mnist, load_mnist
 from skood.datasets.corruptions import CORRUPTIONS, blend, corrupt
 
-# The paper's AUROC x 100 (specs/results.md section 1.3): near, then far, per OOD set.
+# The follow-up DLSGAN paper's AUROC x 100: near, then far, per OOD set.
 PAPER = {
     "DLSGAN NLP": {
         "near": [50.68, 93.47, 66.60, 85.13, 100.00, 99.44, 70.81, 72.04, 90.99, 87.58, 99.85],

@@ -1,6 +1,6 @@
 """Tabular benchmark: DLSGAN and its baselines beside classical detectors, PyOD's protocol.
 
-Protocol (DESIGN.md section 5): for each seed, ``train_test_split(X, y, test_size=0.4,
+Protocol (PyOD's benchmark protocol): for each seed, ``train_test_split(X, y, test_size=0.4,
 random_state=seed)``; a StandardScaler fitted on the training part; every detector trained on
 the (contaminated) training part with the same seed; on the test part, ROC AUC, average
 precision (outliers positive) and F1 with the threshold at the true contamination. Means over
@@ -53,7 +53,7 @@ ADBENCH_DUPLICATES = {
     "vowels",
 }  # fmt: skip
 
-# Measured with this protocol and 10 seeds (DESIGN.md section 5), printed beside ours.
+# Reference measurements of the baselines with this protocol and 10 seeds, printed beside ours.
 REFERENCE_ARRHYTHMIA = {
     "IsolationForest": 0.811,
     "OneClassSVM": 0.781,
@@ -269,7 +269,7 @@ def markdown(payload: dict) -> str:
     if "odds:arrhythmia" in datasets:
         ours = datasets["odds:arrhythmia"]["detectors"]
         lines += ["## Arrhythmia beside the reference measurements (ROC AUC)", ""]
-        lines += ["| detector | ours | reference (DESIGN.md, 10 seeds) |", "|---|---|---|"]
+        lines += ["| detector | ours | reference measurement (10 seeds) |", "|---|---|---|"]
         for detector in detectors:
             if detector in ours:
                 ref = REFERENCE_ARRHYTHMIA.get(detector, "")

@@ -35,7 +35,7 @@ def encoder_loss(
     log_variance: torch.Tensor | None,
     scale: torch.Tensor,
 ) -> torch.Tensor:
-    """Batch mean of the encoder loss of each variant (spec section 8).
+    """Batch mean of the encoder loss of each variant (the papers' definitions).
 
     DLSGAN: squared error in the scaled latent space; MSEGAN: plain squared error; InfoGAN:
     Gaussian negative log-likelihood with a learned per-coordinate log-variance.

@@ -205,7 +205,7 @@ class ApproximateMassFlowDetector(BaseDetector):
         ``k`` times the midpoint's scoring time. Must be 0 for tables. Like ``score_type``, it
         can be changed after fit, and then ``decision_function`` and ``predict`` need a refit.
     lr : float, default=1e-3
-        Adam learning rate (the spec recommends 1e-4 for images).
+        Adam learning rate (1e-4 is the usual choice for image flows).
     weight_decay : float, default=5e-5
         Adam weight decay.
     max_grad_norm : float or None, default=100.0
