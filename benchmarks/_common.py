@@ -68,9 +68,13 @@ def source_state() -> dict:
 
 
 def library_versions() -> dict:
-    """Versions of every installed distribution whose modules this process has imported."""
+    """Versions of every installed distribution whose modules this process has imported.
+
+    The baselines' libraries are named whether imported yet or not: ``machine()`` runs before
+    the detectors, and PyOD is imported only when its detectors are built.
+    """
     distributions = metadata.packages_distributions()
-    names = {"skood", "torch", "skorch", "scikit-learn", "numpy", "scipy", "joblib"}
+    names = {"skood", "torch", "skorch", "scikit-learn", "numpy", "scipy", "joblib", "pyod"}
     for module in list(sys.modules):
         top = module.partition(".")[0]
         names.update(distributions.get(top, ()))
