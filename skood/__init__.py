@@ -4,10 +4,15 @@ Detectors are scikit-learn outlier estimators (``fit``, ``score_samples``, ``dec
 ``predict``, ``fit_predict``) whose networks are PyTorch modules trained through skorch.
 """
 
+from . import io
 from .autoencoder import AutoencoderDetector
 from .dlsgan import DLSGANDetector
 from .dmr import DMRDetector
-from .exceptions import TrainingDivergedError
+from .exceptions import (
+    FileVerificationError,
+    InconsistentSkoodVersionWarning,
+    TrainingDivergedError,
+)
 from .flow import ApproximateMassFlowDetector
 from .invgan import InvGANDetector
 from .posthoc import PostHocDetector
@@ -19,8 +24,11 @@ __all__ = [
     "AutoencoderDetector",
     "DLSGANDetector",
     "DMRDetector",
+    "FileVerificationError",
+    "InconsistentSkoodVersionWarning",
     "InvGANDetector",
     "PostHocDetector",
     "TrainingDivergedError",
+    "io",
     "__version__",
 ]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -114,6 +116,32 @@ def _plot_first_split(y_test: np.ndarray, scores: dict, path) -> None:
     plt.close(figure)
 
 
+def _plot_path_problem(path: str) -> str | None:
+    """Why the demo could not write its plot to ``path``; None when it can.
+
+    Checked before any training, so that a typo costs a usage error rather than a traceback
+    after minutes of fitting.
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+    except ImportError:
+        return "writing the plot needs matplotlib (pip install matplotlib)"
+    target = Path(path)
+    if target.is_dir():
+        return f"{path} is a folder; give a file name, such as {target / 'demo.png'}"
+    folder = target.parent
+    if not folder.is_dir():
+        return f"the folder {folder} does not exist"
+    if not os.access(folder, os.W_OK):
+        return f"the folder {folder} is not writable"
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    suffix = target.suffix[1:].lower()
+    if suffix and suffix not in formats:
+        listed = ", ".join(f".{name}" for name in sorted(formats))
+        return f"matplotlib cannot write .{suffix} files; end the name with one of {listed}"
+    return None
+
+
 def _info(stream=None) -> None:
     import sklearn
     import skorch
@@ -149,8 +177,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("info", help="versions and the compute device")
     args = parser.parse_args(argv)
     if args.command == "demo":
+        # Usage errors of the demo subcommand, as argparse gives for --seeds abc.
         if args.seeds < 1:
-            parser.error("--seeds must be at least 1")
+            demo.error("--seeds must be at least 1")
+        from .base import resolve_device
+
+        try:
+            resolve_device(args.device)
+        except ValueError as error:
+            demo.error(f"--device: {error}")
+        problem = None if args.plot is None else _plot_path_problem(args.plot)
+        if problem is not None:
+            demo.error(f"--plot: {problem}")
         run_demo(n_seeds=args.seeds, device=args.device, plot=args.plot)
     else:
         _info()

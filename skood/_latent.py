@@ -16,6 +16,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .base import IntegerWidths
 from .nn import MLP, DiscriminatorEncoder, ScaledLatentGenerator, conv_networks
 
 __all__ = ["LatentModelMixin"]
@@ -31,7 +32,7 @@ class LatentModelMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
 
     _network_constraints: dict = {
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "hidden_dims": [tuple, list],
+        "hidden_dims": [IntegerWidths()],
         "input_shape": [tuple, list, None],
         "architecture": [StrOptions({"small", "reference"})],
         "betas": [tuple, list],
@@ -41,6 +42,9 @@ class LatentModelMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         "mixed_precision": ["boolean"],
         "warm_start": ["boolean"],
     }
+
+    # Images are pixels scaled to [-1, 1], as in the DLSGAN papers.
+    _pixel_range = (-1.0, 1.0)
 
     def _dynamic_scale(self) -> bool:
         return False
@@ -89,9 +93,14 @@ class LatentModelMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         return generator, critic
 
     @property
+    def _fitted_latent_dim(self) -> int:
+        # The width the networks were built with: latent_dim may have been set since the fit.
+        return self.net_.module_.latent_dim
+
+    @property
     def _n_features_out(self) -> int:
         # Output width of transform, used by get_feature_names_out.
-        return self.latent_dim
+        return self._fitted_latent_dim
 
     @staticmethod
     def _encode(X: torch.Tensor, networks: dict) -> torch.Tensor:
@@ -135,10 +144,10 @@ class LatentModelMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         """
         check_is_fitted(self)
         latents = check_array(X, dtype=[np.float64, np.float32])
-        if latents.shape[1] != self.latent_dim:
+        if latents.shape[1] != self._fitted_latent_dim:
             raise ValueError(
                 f"X has {latents.shape[1]} latent coordinates, but {type(self).__name__} "
-                f"has latent_dim={self.latent_dim}."
+                f"was fitted with latent_dim={self._fitted_latent_dim}."
             )
         return self._unstandardize(self._map_batches(latents, self._decode, standardize=False))
 
@@ -160,5 +169,7 @@ class LatentModelMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
-        latents = check_random_state(random_state).standard_normal((n_samples, self.latent_dim))
+        latents = check_random_state(random_state).standard_normal(
+            (n_samples, self._fitted_latent_dim)
+        )
         return self.inverse_transform(latents)

@@ -19,11 +19,27 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from skorch import NeuralNet
 
-from ._training import AdversarialNet, InMemoryBatches
-from .base import BaseDetector
+from ._training import LOSS_GROWTH_LIMIT, AdversarialNet, InMemoryBatches
+from .base import BaseDetector, IntegerWidths
 from .nn.classifier import FeatureClassifier, as_feature_classifier, conv_classifier, mlp_classifier
 
 __all__ = ["ClassifierDetector", "LabelledBatches"]
+
+
+def _check_label_types(y: np.ndarray) -> None:
+    """Refuse labels that mix strings with numbers: they cannot be sorted into ``classes_``.
+
+    scikit-learn's own label checks fail on them with a TypeError from the sort.
+    """
+    if y.dtype.kind != "O":
+        return
+    strings = np.array([isinstance(label, str) for label in y])
+    if strings.any() and not strings.all():
+        raise ValueError(
+            f"Unknown label type: y mixes strings and numbers (for instance "
+            f"{y[strings][0]!r} and {y[~strings][0]!r}). Use labels of one type: all strings "
+            "or all numbers."
+        )
 
 
 class LabelledBatches(InMemoryBatches):
@@ -58,6 +74,8 @@ class _ClassifierNet(AdversarialNet):
     correctly (per epoch: the mean over batches).
     """
 
+    loss_growth_limit = LOSS_GROWTH_LIMIT
+
     def __init__(self, module, **kwargs) -> None:
         kwargs.setdefault("partners", {})
         kwargs.setdefault("iterator_train", LabelledBatches)
@@ -90,7 +108,7 @@ class ClassifierDetector(BaseDetector):
 
     _classifier_constraints: dict = {
         "classifier": [None, torch.nn.Module, NeuralNet],
-        "hidden_dims": [tuple, list],
+        "hidden_dims": [IntegerWidths()],
         "input_shape": [tuple, list, None],
     }
 
@@ -152,6 +170,7 @@ class ClassifierDetector(BaseDetector):
                 "fit it with the class labels of the training data: fit(X, y)."
             )
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        _check_label_types(y)
         check_classification_targets(y)
         if self.classifier is None:
             encoder = LabelEncoder().fit(y)
@@ -187,6 +206,7 @@ class ClassifierDetector(BaseDetector):
     def _encode_labels(self, y) -> np.ndarray:
         """Encode labels of a fitted detector to class indices (for re-estimated statistics)."""
         y = column_or_1d(y, warn=True)
+        _check_label_types(y)
         if self.classifier is not None:
             return self._user_class_indices(y, len(self.classes_))
         unknown = ~np.isin(y, self.classes_)

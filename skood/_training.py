@@ -19,7 +19,10 @@ from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog
 
 from .exceptions import TrainingDivergedError
 
-__all__ = ["AdversarialNet", "InMemoryBatches", "LearningRateDecay"]
+__all__ = ["LOSS_GROWTH_LIMIT", "AdversarialNet", "InMemoryBatches", "LearningRateDecay"]
+
+#: ``AdversarialNet.loss_growth_limit`` of the nets whose ``train_loss`` cannot be negative.
+LOSS_GROWTH_LIMIT = 1e3
 
 
 class InMemoryBatches:
@@ -130,6 +133,11 @@ class AdversarialNet(NeuralNet):
 
     #: History keys recorded per epoch but left out of the printed log (vectors, say).
     unprinted_keys: tuple[str, ...] = ()
+    #: For a ``train_loss`` that cannot be negative (a cross-entropy, a squared error): the
+    #: factor by which a batch's loss may exceed the first batch's before training counts as
+    #: diverged. Such losses start near their largest sensible value, so growing a thousandfold
+    #: means the weights blew up, even while every number stays finite. None: no such check.
+    loss_growth_limit: float | None = None
 
     def __init__(
         self,
@@ -184,6 +192,23 @@ class AdversarialNet(NeuralNet):
             attribute = f"optimizer_{name}_" if name else "optimizer_"
             setattr(self, attribute, self.optimizer(*params, **options))
         return self
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        self.__dict__.pop("_interrupt", None)
+        super().partial_fit(X, y, classes, **fit_params)
+        # skorch ends training quietly on Ctrl-C; a detector must not then pass a half-trained
+        # model off as fitted, so the interrupt goes on to the caller once training has ended.
+        interrupt = self.__dict__.pop("_interrupt", None)
+        if interrupt is not None:
+            raise interrupt
+        return self
+
+    def fit_loop(self, X, y=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, **fit_params)
+        except KeyboardInterrupt as interrupt:
+            self._interrupt = interrupt
+            raise
 
     def get_iterator(self, dataset, training=False):
         iterator = super().get_iterator(dataset, training=training)
@@ -252,8 +277,19 @@ class AdversarialNet(NeuralNet):
             number = value.item() if isinstance(value, torch.Tensor) else float(value)
             if not math.isfinite(number):
                 self.raise_divergence(name, number)
+            if name == "train_loss" and self.loss_growth_limit is not None:
+                first = self._first_train_loss()
+                if first is not None and first > 0 and number > self.loss_growth_limit * first:
+                    self.raise_divergence(f"train_loss ({first:.4g} on the first batch)", number)
             if name in self.loss_names:
                 self.history.record_batch(name, number)
+
+    def _first_train_loss(self) -> float | None:
+        """``train_loss`` of the first batch ever trained (None while that batch runs)."""
+        try:
+            return float(self.history[0, "batches", 0, "train_loss"])
+        except (IndexError, KeyError):
+            return None
 
     def raise_divergence(self, quantity: str, value: float) -> None:
         """Raise :class:`TrainingDivergedError` naming where training blew up."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ._latent import LatentModelMixin
-from ._training import AdversarialNet
+from ._training import LOSS_GROWTH_LIMIT, AdversarialNet
 from .base import BaseDetector
 
 __all__ = ["AutoencoderDetector"]
@@ -14,6 +14,8 @@ __all__ = ["AutoencoderDetector"]
 class _AutoencoderNet(AdversarialNet):
     """Encoder (``discriminator_``'s body and latent head) and decoder (``module_``) trained
     jointly on the mean squared reconstruction error; ``train_loss`` is that error."""
+
+    loss_growth_limit = LOSS_GROWTH_LIMIT
 
     def initialize_optimizer(self, *args, **kwargs):
         # One optimizer over both networks: they minimise one loss together. The adversarial

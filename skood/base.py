@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
+import warnings
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 from numbers import Integral, Real
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = ["BaseDetector", "resolve_device"]
@@ -39,6 +40,26 @@ def _same_value(before, now) -> bool:
         return bool(before == now)
     except (TypeError, ValueError):  # values without a usable == (arrays of several items)
         return before is now
+
+
+class IntegerWidths(Options):
+    """Constraint of ``_parameter_constraints``: a tuple or list of integers (layer widths).
+
+    Widths such as 2.5 would otherwise be truncated silently when the layers are built.
+    Positivity is checked where the networks are built. A subclass of scikit-learn's
+    ``Options`` only because parameter validation accepts no other custom constraint.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(object, set())
+
+    def is_satisfied_by(self, val) -> bool:
+        return isinstance(val, tuple | list) and all(
+            isinstance(width, Integral) and not isinstance(width, bool) for width in val
+        )
+
+    def __str__(self) -> str:
+        return "a tuple or list of integers"
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -95,6 +116,9 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         "verbose": ["verbose"],
     }
 
+    # The pixel range the image networks are built for (None: no particular range); fit warns
+    # when images that are not standardized lie far outside it (raw 0-255 pixels, say).
+    _pixel_range: tuple[float, float] | None = None
     # True where ``_score_batch`` differentiates through the networks (input-gradient norms,
     # Jacobian log-determinants): scoring then runs with autograd enabled.
     _scoring_needs_grad: bool = False
@@ -141,6 +165,29 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     def _check_training_rows(self, X: np.ndarray) -> None:
         """Refuse validated rows the networks cannot train on, before anything changes."""
 
+    def _warn_on_pixel_range(self, X: np.ndarray) -> None:
+        """Warn when training images lie far outside ``_pixel_range``.
+
+        Far: further out than the width of the range, which scaling slips (raw 0-255 pixels
+        for [-1, 1]) are and noise or rounding are not.
+        """
+        if self._pixel_range is None or getattr(self, "input_shape", None) is None:
+            return
+        if self._standardizes() or not X.size:
+            return
+        low, high = self._pixel_range
+        width = high - low
+        smallest, largest = float(X.min()), float(X.max())
+        if smallest < low - width or largest > high + width:
+            warnings.warn(
+                f"{type(self).__name__} got images with values in [{smallest:g}, "
+                f"{largest:g}], far outside [{low:g}, {high:g}], the pixel range its image "
+                "networks are built for. Scale 8-bit pixels with x / 127.5 - 1 (the "
+                "skood.datasets loaders do by default), or set standardize=True.",
+                UserWarning,
+                stacklevel=2,
+            )
+
     def _train_networks(self, X: torch.Tensor) -> None:
         """Train ``net_`` for ``max_epochs`` epochs from where it stands (warm start).
 
@@ -180,6 +227,7 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             return self._continue_fit(X, device)
         X, targets = self._validate_training_data(X, y)
         self._check_training_rows(X)
+        self._warn_on_pixel_range(X)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         try:
             self._fit_input_scaling(X)
@@ -239,6 +287,7 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=False
         )
         self._check_training_rows(X)
+        self._warn_on_pixel_range(X)
         try:
             self.net_.max_epochs = self.max_epochs
             self.net_.verbose = self.verbose
@@ -292,8 +341,18 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _fit_input_scaling(self, X: np.ndarray) -> None:
         if self._standardizes():
-            mean = X.mean(axis=0, dtype=np.float64)
-            scale = X.std(axis=0, dtype=np.float64)
+            with np.errstate(over="ignore", invalid="ignore"):
+                mean = X.mean(axis=0, dtype=np.float64)
+                scale = X.std(axis=0, dtype=np.float64)
+            overflowed = ~(np.isfinite(mean) & np.isfinite(scale))
+            if np.any(overflowed):
+                # Columns beyond about 1e154 overflow the sum of squares (or the sum): their
+                # statistics are taken on the column divided by its largest magnitude instead.
+                # Only those columns, so that the statistics of all others keep their bits.
+                columns = X[:, overflowed].astype(np.float64)
+                magnitude = np.max(np.abs(columns), axis=0)
+                mean[overflowed] = (columns / magnitude).mean(axis=0) * magnitude
+                scale[overflowed] = (columns / magnitude).std(axis=0) * magnitude
             # Constant columns keep scale 1 instead of dividing by (almost) zero.
             # Relative test, so that features on a tiny scale are not mistaken for constants.
             scale[(scale == 0) | (scale <= 10 * np.finfo(np.float64).eps * np.abs(mean))] = 1.0
@@ -443,3 +502,25 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         and per batch)."""
         check_is_fitted(self, "net_")
         return self.net_.history
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self):
+        # scikit-learn records its own version only for classes of its own modules; a skood
+        # detector records skood's (nested detectors, such as DMR's generator, record theirs).
+        from ._versioning import skood_version  # skood/__init__ imports this module first
+
+        return {**super().__getstate__(), "_skood_version": skood_version()}
+
+    def __setstate__(self, state):
+        from ._versioning import skood_version, warn_if_inconsistent
+
+        state = dict(state)
+        # Pickles written before skood recorded its version carry none: they differ too.
+        original = state.pop("_skood_version", None)
+        warn_if_inconsistent(
+            type(self).__name__,
+            {"skood": original},
+            {"skood": skood_version()},
+            operation="unpickle",
+        )
+        super().__setstate__(state)

@@ -22,7 +22,7 @@ from skorch.callbacks import LRScheduler
 from torch.nn import functional as F
 
 from ._supervised import ClassifierDetector, LabelledBatches
-from ._training import AdversarialNet
+from ._training import LOSS_GROWTH_LIMIT, AdversarialNet
 from .base import BaseDetector
 from .dlsgan import DLSGANDetector
 from .nn.classifier import RejectionHead, layer_features
@@ -85,6 +85,8 @@ class _RejectionNet(AdversarialNet):
     features; with it they are images, the outliers among them are augmented, and the features
     are computed for every batch.
     """
+
+    loss_growth_limit = LOSS_GROWTH_LIMIT
 
     def __init__(
         self,

@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._training import AdversarialNet
-from .base import BaseDetector
+from .base import BaseDetector, IntegerWidths
 from .exceptions import TrainingDivergedError
 from .nn.realnvp import RealNVPImage, RealNVPTabular
 
@@ -302,7 +302,7 @@ class ApproximateMassFlowDetector(BaseDetector):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "penalty": [StrOptions({"batch_mean", "per_sample"})],
         "n_couplings": [Interval(Integral, 1, None, closed="left")],
-        "hidden_dims": [tuple, list],
+        "hidden_dims": [IntegerWidths()],
         "input_shape": [tuple, list, None],
         "n_scales": [Interval(Integral, 1, None, closed="left")],
         "n_blocks": [Interval(Integral, 0, None, closed="left")],

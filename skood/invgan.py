@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -24,8 +26,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.func import jacfwd, jacrev, vmap
 
-from ._training import AdversarialNet, InMemoryBatches
-from .base import BaseDetector
+from ._training import LOSS_GROWTH_LIMIT, AdversarialNet, InMemoryBatches
+from .base import BaseDetector, IntegerWidths
 from .exceptions import TrainingDivergedError
 from .nn.gaussian import diagonal_normal_log_prob, standard_normal_log_prob
 from .nn.rbf import RBFVariance, rbf_bandwidths
@@ -39,6 +41,34 @@ _EIGENVALUE_FLOOR = 1e-12
 _KL_VARIANCE_FLOOR = 1e-8
 # Numbers in one chunk of Jacobians (rows x outputs x latent), bounding scoring memory.
 _JACOBIAN_BUDGET = 2**24
+# Forward-mode AD levels are numbered process-wide, not per thread: two threads inside jacfwd at
+# once enter and exit each other's levels and fail. Reverse mode (jacrev), which is thread-safe,
+# is several times slower for InvGAN's shapes (latent codes narrower than the outputs) and
+# rounds differently, so the forward-mode sections take turns instead.
+_FORWARD_AD_LOCK = threading.Lock()
+_forward_ad_ready = False
+
+
+def _prepare_forward_ad() -> None:
+    """Load PyTorch's forward-mode decompositions once, without their deprecation warning.
+
+    The first dual tensor of a process imports them, and the import compiles them with
+    ``torch.jit.script``, which warns (a DeprecationWarning or FutureWarning, by version) in
+    the user's first ``score_samples``; under ``-W error`` that warning would be an error.
+    Called with ``_FORWARD_AD_LOCK`` held.
+    """
+    global _forward_ad_ready
+    if _forward_ad_ready:
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is")
+        from torch.autograd import forward_ad
+
+        # What the first dual tensor would call; absent from a PyTorch that loads nothing.
+        load = getattr(forward_ad, "_maybe_load_decompositions", None)
+        if load is not None:
+            load()
+    _forward_ad_ready = True
 
 
 # ---------------------------------------------------------------------- likelihood
@@ -71,7 +101,8 @@ def metric_log_det(
     mode : {"forward", "reverse"}, default="forward"
         ``"forward"`` (``jacfwd``: ``d`` Jacobian-vector products) is the fast choice when
         ``d`` is smaller than the total output width, as for a generator; ``"reverse"``
-        (``jacrev``: one vector-Jacobian product per output) is kept for comparison.
+        (``jacrev``: one vector-Jacobian product per output) is kept for comparison. Threads
+        take turns in forward mode, whose AD levels are shared by the whole process.
     chunk_size : int, optional
         Rows whose Jacobians are held in memory at once; by default about 16 million numbers.
 
@@ -101,7 +132,13 @@ def metric_log_det(
             chunk_size = max(1, chunk_size // width)
     pieces = []
     for start in range(0, n_rows, chunk_size):
-        jacobian = batched(z[start : start + chunk_size]).double()  # (m, D_total, d)
+        if mode == "forward":
+            with _FORWARD_AD_LOCK:
+                _prepare_forward_ad()
+                jacobian = batched(z[start : start + chunk_size])
+        else:
+            jacobian = batched(z[start : start + chunk_size])
+        jacobian = jacobian.double()  # (m, D_total, d)
         pieces.append(_log_det_positive_definite(jacobian.mT @ jacobian))
     if not pieces:
         return torch.zeros(0, dtype=torch.float64, device=z.device)
@@ -264,6 +301,9 @@ class _InvGANNet(AdversarialNet):
     the discriminator and ``optimizer_inference_`` h and the RBF weights ``W``.
     ``train_loss`` in the history is the discriminator loss.
     """
+
+    # The discriminator's binary cross-entropy starts near log 4 whatever the data.
+    loss_growth_limit = LOSS_GROWTH_LIMIT
 
     def __init__(
         self,
@@ -566,7 +606,7 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         **BaseDetector._parameter_constraints,
         "warm_start": ["boolean"],
         "latent_dim": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "hidden_dims": [tuple, list],
+        "hidden_dims": [IntegerWidths()],
         "batch_norm": ["boolean"],
         "input_shape": [tuple, list, None],
         "n_centres": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
@@ -584,6 +624,8 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
 
     _scoring_parameters = ("score_type",)
     _supports_warm_start = True
+    # The image generator ends in tanh (Appendix A).
+    _pixel_range = (-1.0, 1.0)
 
     def __init__(
         self,

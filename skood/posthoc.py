@@ -8,6 +8,7 @@ need, and ``score_samples`` returns the chosen score, oriented "higher = more no
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -35,6 +36,8 @@ SCORE_TYPES = (
 )
 # Guard inside the logarithms of KL-Matching (baselines.md section 6).
 _KL_EPS = 1e-12
+# Within-class variation below this fraction of the total makes the tied covariance degenerate.
+_DEGENERATE_COVARIANCE = 1e-12
 # Parameters the fitted statistics depend on: changing them needs fit_statistics or a refit.
 _STATISTICS_PARAMS = {"react": ("react_percentile", "react_clip"), "vim": ("vim_dim",)}
 
@@ -166,7 +169,8 @@ class PostHocDetector(ClassifierDetector):
     class_means_ : ndarray of shape (n_classes_present, n_features_out)
         Mahalanobis class means of the penultimate features.
     precision_ : ndarray of shape (n_features_out, n_features_out)
-        Pseudo-inverse of the tied class covariance.
+        Pseudo-inverse of the tied class covariance (of the covariance of all training
+        features when there is no variation within the classes, as with one sample per class).
     vim_origin_ : ndarray of shape (n_features_out,)
         ViM's origin ``u = -pinv(W) b``.
     vim_residual_basis_ : ndarray of shape (n_features_out, n_features_out - vim_dim)
@@ -348,7 +352,25 @@ class PostHocDetector(ClassifierDetector):
         present = np.unique(labels)
         means = np.stack([features[labels == c].mean(axis=0) for c in present])
         centred = features - means[np.searchsorted(present, labels)]
-        precision = np.linalg.pinv(centred.T @ centred / n_rows, hermitian=True)
+        covariance = centred.T @ centred / n_rows
+        spread = features - features.mean(axis=0)
+        total = spread.T @ spread / n_rows
+        if np.trace(covariance) <= _DEGENERATE_COVARIANCE * np.trace(total):
+            # No variation within the classes (one sample per class, or classes of identical
+            # rows): the pseudo-inverse of a zero covariance is zero and every distance would be
+            # 0, however far a sample lies. The covariance of all rows is the estimate left.
+            if self.score_type == "mahalanobis":
+                warnings.warn(
+                    f"The tied class covariance of the Mahalanobis score is degenerate: the "
+                    f"{n_rows} training rows of {present.size} classes vary too little within "
+                    "their classes (one sample per class?). The covariance of all training "
+                    "features is used instead; give several samples per class for the "
+                    "published estimate.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            covariance = total
+        precision = np.linalg.pinv(covariance, hermitian=True)
 
         # ViM: origin u = -pinv(W) b, residual space of the uncentred covariance of h - u.
         head = self.net_.module_.head

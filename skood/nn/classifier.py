@@ -114,7 +114,8 @@ def as_feature_classifier(
 
 
 def _conv(in_channels: int, out_channels: int, generator: torch.Generator | None) -> nn.Conv2d:
-    conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+    # skip_init: no draws from the global random state, which the contract leaves alone.
+    conv = nn.utils.skip_init(nn.Conv2d, in_channels, out_channels, 3, padding=1)
     # PyTorch's default bounds, drawn from the given generator (no global random state).
     bound = 1.0 / math.sqrt(in_channels * 9)
     with torch.no_grad():

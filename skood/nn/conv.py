@@ -39,7 +39,10 @@ def _make_conv(
 ) -> nn.Module:
     if equalized_lr:
         return EqualizedConv2d(in_channels, out_channels, kernel_size, generator=generator)
-    conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+    # skip_init: no draws from the global random state, which the contract leaves alone.
+    conv = nn.utils.skip_init(
+        nn.Conv2d, in_channels, out_channels, kernel_size, padding=kernel_size // 2
+    )
     # Same bounds as nn.Conv2d.reset_parameters, drawn from the given generator.
     bound = 1.0 / (in_channels * kernel_size * kernel_size) ** 0.5
     with torch.no_grad():

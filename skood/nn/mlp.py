@@ -27,7 +27,9 @@ def make_linear(
     """
     if equalized_lr:
         return EqualizedLinear(in_features, out_features, generator=generator)
-    layer = nn.Linear(in_features, out_features)
+    # skip_init: nn.Linear's own initialisation would draw from (and advance) the global random
+    # state before the weights are drawn again from ``generator``.
+    layer = nn.utils.skip_init(nn.Linear, in_features, out_features)
     # Same bounds as nn.Linear.reset_parameters (kaiming_uniform with a=sqrt(5)).
     bound = 1.0 / math.sqrt(in_features)
     with torch.no_grad():
