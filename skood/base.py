@@ -377,7 +377,10 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             standardized = (X - self.input_mean_) / self.input_scale_
         np.clip(standardized, -_INPUT_CLIP, _INPUT_CLIP, out=standardized)
         device = self._device() if device is None else device
-        return torch.as_tensor(standardized, dtype=dtype).to(device)
+        # C order whatever the layout of X (Fortran-ordered X gives Fortran-ordered results):
+        # matrix products round differently on transposed strides, and a fitted detector must
+        # score the same values the same, whatever their memory layout.
+        return torch.as_tensor(np.ascontiguousarray(standardized), dtype=dtype).to(device)
 
     def _inference_networks(self) -> dict[str, torch.nn.Module]:
         """The fitted networks in ``_inference_dtype``, for scoring.
@@ -397,7 +400,12 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         return networks
 
     def _unstandardize(self, X: np.ndarray) -> np.ndarray:
-        return X * self.input_scale_ + self.input_mean_
+        with np.errstate(over="ignore"):
+            X = X * self.input_scale_ + self.input_mean_
+        # In a column near float64's limit, a value that rounds past the largest float is that
+        # float, not inf (DMR's generator trains on these rows; samples must stay finite).
+        largest = np.finfo(np.float64).max
+        return np.clip(X, -largest, largest, out=X)
 
     def _map_batches(
         self,
@@ -424,6 +432,7 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
                 if standardize:
                     batch = self._as_tensor(block, device, self._inference_dtype)
                 else:
+                    block = np.ascontiguousarray(block)  # as in _as_tensor
                     batch = torch.as_tensor(block, dtype=self._inference_dtype, device=device)
                 result = function(batch, networks).double().cpu().numpy()
                 if output is None:

@@ -727,11 +727,27 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
 
     def _check_training_rows(self, X: np.ndarray) -> None:
         _, n_centres = self._resolved_sizes(X.shape[1])
-        if self.kmeans_on == "encoded" and X.shape[0] < n_centres:
+        if self.kmeans_on != "encoded":
+            return
+        # With no more distinct codes than centres, every cluster is copies of one code: no
+        # spread to set a bandwidth from (rbf_bandwidths), found only after training. The
+        # first rows usually settle it without sorting all of a large X.
+        n_distinct = X.shape[0]
+        for rows in (X[: 4 * (n_centres + 1)], X) if X.shape[0] > n_centres else ():
+            n_distinct = len(np.unique(rows, axis=0))
+            if n_distinct > n_centres:
+                break
+        if n_distinct <= n_centres:
+            found = (
+                f"only {X.shape[0]} rows"
+                if n_distinct == X.shape[0]
+                else f"only {n_distinct} distinct rows among its {X.shape[0]}"
+            )
             raise ValueError(
                 f"kmeans_on='encoded' clusters the codes of the training rows into "
-                f"n_centres={n_centres} centres, but X has only {X.shape[0]} rows. Use more "
-                "rows, a smaller n_centres (at least latent_dim + 1) or kmeans_on='prior'."
+                f"n_centres={n_centres} centres and needs more distinct rows than centres, but "
+                f"X has {found}. Use more rows, a smaller n_centres (at least latent_dim + 1) "
+                "or kmeans_on='prior'."
             )
 
     def _validate_training_data(self, X, y):
@@ -848,6 +864,17 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
                 code_chunks.append(inference(rows))
                 residual_chunks.append((rows - generator(code_chunks[-1])).pow(2))
         codes, squared_residuals = torch.cat(code_chunks), torch.cat(residual_chunks)
+        # Distinct rows can still share a code: rows closer than float32's resolution once
+        # standardized (1 and 0 beside 1e7, say) reach the networks as the same row.
+        n_codes = torch.unique(codes, dim=0).shape[0]
+        if n_codes <= n_centres:
+            raise ValueError(
+                f"kmeans_on='encoded' clusters the codes of the training rows into "
+                f"n_centres={n_centres} centres and needs more distinct codes than centres, but "
+                f"the {X.shape[0]} rows encode to only {n_codes} distinct codes (rows closer "
+                "than float32's resolution once standardized encode alike). Use more distinct "
+                "rows, a smaller n_centres (at least latent_dim + 1) or kmeans_on='prior'."
+            )
         centres, bandwidths = self._fit_centres(codes.double().cpu().numpy(), n_centres, seed)
         init = torch.Generator().manual_seed(seed + 1)
         variance = RBFVariance(

@@ -1,39 +1,12 @@
 """scikit-learn's estimator checks over every public detector, with fast settings."""
 
 import pytest
+from _detectors import VARIANTS, build
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skood import (
-    ApproximateMassFlowDetector,
-    AutoencoderDetector,
-    DLSGANDetector,
-    DMRDetector,
-    InvGANDetector,
-    PostHocDetector,
-)
+from skood import DMRDetector, PostHocDetector
 
-FAST_MLP = {"max_epochs": 2, "hidden_dims": (16,), "random_state": 0, "device": "cpu"}
-FLOW = {"n_couplings": 2, "hidden_dims": (8,), "batch_size": 64, **FAST_MLP}
-INVGAN = {"latent_dim": 2, "n_centres": 4, "n_kmeans_samples": 300, **FAST_MLP}
-FAST = {"max_epochs": 2, "latent_dim": 4, "hidden_dims": (16,), "random_state": 0, "device": "cpu"}
-
-DETECTORS = [
-    DLSGANDetector(variant="dlsgan", **FAST),
-    DLSGANDetector(variant="msegan", score_type="reconstruction", **FAST),
-    DLSGANDetector(variant="infogan", **FAST),
-    AutoencoderDetector(**FAST),
-    ApproximateMassFlowDetector(**FLOW),
-    ApproximateMassFlowDetector(score_type="log_likelihood", **FLOW),
-    InvGANDetector(**INVGAN),
-    InvGANDetector(kmeans_on="encoded", **INVGAN),
-]
-SUPERVISED = {"hidden_dims": (16,), "random_state": 0, "device": "cpu"}
-DETECTORS += [
-    PostHocDetector(max_epochs=2, **SUPERVISED),
-    PostHocDetector(score_type="odin", max_epochs=2, **SUPERVISED),
-    PostHocDetector(score_type="vim", max_epochs=2, **SUPERVISED),
-    DMRDetector(generator=DLSGANDetector(**FAST), classifier_epochs=2, max_epochs=2, **SUPERVISED),
-]
+DETECTORS = [build(name, **params) for _, name, params in VARIANTS]
 
 # sklearn's check_outliers_train and check_outliers_fit_predict call fit(X) without y even when
 # the tags say y is required; the supervised detectors' own test files run the same assertions

@@ -11,47 +11,20 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
+from _detectors import DETECTORS, FACTORIES, FAST, LATENT, SUPERVISED, fit
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 import skood.__main__ as cli
 from skood import (
-    ApproximateMassFlowDetector,
-    AutoencoderDetector,
     DLSGANDetector,
-    DMRDetector,
-    InvGANDetector,
     PostHocDetector,
     TrainingDivergedError,
 )
 from skood._training import AdversarialNet
 
-FAST = {"max_epochs": 2, "hidden_dims": (16,), "random_state": 0, "device": "cpu"}
-LATENT = {**FAST, "latent_dim": 4}
-INVGAN = {**FAST, "latent_dim": 2, "n_centres": 4, "n_kmeans_samples": 300}
-FLOW = {**FAST, "n_couplings": 2, "hidden_dims": (8,), "batch_size": 64}
-
 # Tiny networks: one thread (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _dmr(**params) -> DMRDetector:
-    return DMRDetector(
-        **{"generator": DLSGANDetector(**LATENT), "classifier_epochs": 2, **FAST, **params}
-    )
-
-
-# One unfitted detector per name, with the test's parameters on top of the fast ones.
-FACTORIES = {
-    "dlsgan": lambda **params: DLSGANDetector(**{**LATENT, **params}),
-    "autoencoder": lambda **params: AutoencoderDetector(**{**LATENT, **params}),
-    "flow": lambda **params: ApproximateMassFlowDetector(**{**FLOW, **params}),
-    "invgan": lambda **params: InvGANDetector(**{**INVGAN, **params}),
-    "posthoc": lambda **params: PostHocDetector(**{**FAST, **params}),
-    "dmr": _dmr,
-}
-DETECTORS = list(FACTORIES)
-SUPERVISED = {"posthoc", "dmr"}
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +33,6 @@ def data():
     rng = np.random.RandomState(0)
     X = np.vstack([rng.normal(-2.0, 1.0, size=(100, 6)), rng.normal(2.0, 1.0, size=(100, 6))])
     return X, np.repeat([0, 1], 100)
-
-
-def fit(name: str, X, y, **params):
-    detector = FACTORIES[name](**params)
-    return detector.fit(X, y) if name in SUPERVISED else detector.fit(X)
 
 
 def assert_unfitted(detector) -> None:

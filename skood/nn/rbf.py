@@ -58,7 +58,10 @@ def rbf_bandwidths(
     spread = totals / counts.clamp_min(1)
     valid = spread > 0
     if not bool(valid.any()):
-        raise ValueError("Every cluster has zero spread: the points are all identical.")
+        raise ValueError(
+            "Every cluster has zero spread: each holds copies of a single point (there are no "
+            "more distinct points than clusters)."
+        )
     spread = torch.where(valid, spread, spread[valid].median())
     return 0.5 / (scale * spread) ** 2
 
