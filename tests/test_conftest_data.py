@@ -41,7 +41,8 @@ def test_present_data_is_returned(data_folders, monkeypatch, tmp_path, ci):
     monkeypatch.setenv("SKOOD_DATA", str(tmp_path))
     (tmp_path / "odds").mkdir()
     (tmp_path / "mnist").mkdir()
-    assert data_folders("odds", "mnist") == tmp_path
-    # Without SKOOD_DATA: ../shared/data beside the repository.
+    assert data_folders("odds", "mnist") == tmp_path.resolve()
+    # Without SKOOD_DATA: ../shared/data beside the repository (resolved: it may be a link).
     monkeypatch.delenv("SKOOD_DATA")
-    assert data_folders() == Path(__file__).resolve().parents[2] / "shared" / "data"
+    expected = Path(__file__).resolve().parents[2] / "shared" / "data"
+    assert data_folders() == expected.resolve()
