@@ -1,0 +1,165 @@
+"""The fixed fits behind the committed score fixture (``tests/fixtures/regression_scores.npz``).
+
+Every detector configuration of ``_detectors.VARIANTS`` plus the options that change how the
+networks are built or trained (PyTorch's default initialisation, warm start, the other score
+types, the image networks) is fitted on fixed data with a fixed seed, and its outputs are
+recorded: ``score_samples`` of held-out rows and, where the detector has them, ``transform``
+and ``sample``. ``tests/test_regression_scores.py`` refits and compares; after a change to
+training or scoring that is meant to keep behaviour, the scores must not move.
+
+Rerun ``python tests/_regression.py`` from the repository root to record the fixture again,
+only when a change is meant to alter the numbers (and say why in the commit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from _detectors import VARIANTS, build
+from sklearn.datasets import load_digits
+
+from skood import (
+    ApproximateMassFlowDetector,
+    AutoencoderDetector,
+    DLSGANDetector,
+    DMRDetector,
+    InvGANDetector,
+    PostHocDetector,
+)
+
+FIXTURE = Path(__file__).parent / "fixtures" / "regression_scores.npz"
+SUPERVISED = {"posthoc", "dmr"}
+
+
+def table() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """120 training rows of 5 correlated features, 3 classes; 40 held-out rows, 10 shifted."""
+    rng = np.random.RandomState(0)
+    mixing = rng.normal(size=(5, 5))
+    labels = rng.randint(3, size=160)
+    X = rng.normal(size=(160, 5)) @ mixing + 2.0 * labels[:, None]
+    X[150:] += 6.0  # the held-out outliers
+    return X[:120], labels[:120], X[120:], labels[120:]
+
+
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8 x 8 digits scaled to [-1, 1], in a fixed order."""
+    data = load_digits()
+    X = (data.data / 8.0 - 1.0).astype(np.float32)
+    order = np.random.RandomState(0).permutation(len(X))
+    return X[order], data.target[order]
+
+
+def _outputs(detector, X_test: np.ndarray) -> dict[str, np.ndarray]:
+    outputs = {"score_samples": detector.score_samples(X_test)}
+    if hasattr(detector, "transform"):
+        outputs["transform"] = detector.transform(X_test[:8])
+    if hasattr(detector, "sample"):
+        outputs["sample"] = detector.sample(4, random_state=0)
+    return outputs
+
+
+def _table_cases() -> dict[str, Callable[[], dict[str, np.ndarray]]]:
+    X, y, X_test, _ = table()
+    cases = {}
+
+    def fitted(name, params, warm=False):
+        detector = build(name, **params)
+        targets = (y,) if name in SUPERVISED else ()
+        detector.fit(X, *targets)
+        if warm:
+            detector.set_params(warm_start=True, max_epochs=1).fit(X)
+        return detector
+
+    for variant_id, name, params in VARIANTS:
+        cases[f"table/{variant_id}"] = lambda n=name, p=params: _outputs(fitted(n, p), X_test)
+    for name in ("dlsgan", "autoencoder"):
+        cases[f"table/{name}-default-init"] = lambda n=name: _outputs(
+            fitted(n, {"equalized_lr": False}), X_test
+        )
+    for name in ("dlsgan", "autoencoder", "flow", "invgan"):
+        cases[f"table/{name}-warm-start"] = lambda n=name: _outputs(fitted(n, {}, True), X_test)
+    cases["table/invgan-encoded-warm-start"] = lambda: _outputs(
+        fitted("invgan", {"kmeans_on": "encoded"}, True), X_test
+    )
+
+    def other_scores(name, params, score_types):
+        detector = fitted(name, params)
+        outputs = {}
+        for score_type in score_types:
+            detector.set_params(score_type=score_type)
+            outputs[f"score_samples-{score_type}"] = detector.score_samples(X_test)
+        return outputs
+
+    cases["table/dlsgan-scores"] = lambda: other_scores("dlsgan", {}, ["reconstruction"])
+    cases["table/invgan-scores"] = lambda: other_scores("invgan", {}, ["llk_residual"])
+    cases["table/posthoc-scores"] = lambda: other_scores(
+        "posthoc", {}, ["msp", "maxlogit", "react", "mahalanobis", "kl_matching"]
+    )
+    return cases
+
+
+def _image_cases() -> dict[str, Callable[[], dict[str, np.ndarray]]]:
+    X, y = digits()
+    train, X_test = X[:200], X[-30:]
+    common = {"input_shape": (1, 8, 8), "device": "cpu", "random_state": 0}
+    gan = {"latent_dim": 8, "max_epochs": 2, "batch_size": 16, **common}
+
+    def unsupervised(detector):
+        return _outputs(detector.fit(train), X_test)
+
+    def dmr():
+        generator = DLSGANDetector(**gan).fit(train)
+        detector = DMRDetector(
+            generator=generator,
+            hidden_dims=(16,),
+            classifier_epochs=2,
+            max_epochs=2,
+            batch_size=32,
+            **common,
+        )
+        return _outputs(detector.fit(train, y[:200]), X_test)
+
+    return {
+        "image/dlsgan": lambda: unsupervised(DLSGANDetector(**gan)),
+        "image/infogan": lambda: unsupervised(DLSGANDetector(variant="infogan", **gan)),
+        "image/autoencoder": lambda: unsupervised(AutoencoderDetector(**gan)),
+        "image/flow": lambda: unsupervised(
+            ApproximateMassFlowDetector(
+                n_blocks=1, mid_channels=4, max_epochs=2, batch_size=16, **common
+            )
+        ),
+        "image/invgan": lambda: unsupervised(
+            InvGANDetector(
+                latent_dim=4, n_centres=10, n_kmeans_samples=300, max_epochs=2, batch_size=16,
+                **common,
+            )
+        ),
+        "image/posthoc": lambda: _outputs(
+            PostHocDetector(hidden_dims=(16,), max_epochs=2, **common).fit(train, y[:200]),
+            X_test,
+        ),
+        "image/dmr": dmr,
+    }  # fmt: skip
+
+
+def cases() -> dict[str, Callable[[], dict[str, np.ndarray]]]:
+    """Case name -> function that fits and returns the case's outputs by name."""
+    return {**_table_cases(), **_image_cases()}
+
+
+def record(path: Path = FIXTURE) -> None:
+    arrays = {}
+    torch.set_num_threads(1)
+    for case, run in cases().items():
+        for output, values in run().items():
+            arrays[f"{case}/{output}"] = np.asarray(values, dtype=np.float64)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+    print(f"{len(arrays)} arrays of {len(cases())} cases written to {path}")
+
+
+if __name__ == "__main__":
+    record()
