@@ -48,7 +48,8 @@ def bare_loop(detector: DLSGANDetector, X: np.ndarray, seed: int) -> float:
         std[std == 0] = 1
         X = (X - mean) / std
     data = torch.as_tensor(X, dtype=torch.float32).to(device)
-    generator, critic = detector._build_networks(X.shape[1], seed)
+    networks = detector._build_networks(X.shape[1], seed)
+    generator, critic = networks["module"], networks["discriminator"]
     generator, critic = generator.to(device), critic.to(device)
     adam = {"lr": detector.lr, "betas": detector.betas}
     opt_g = torch.optim.Adam(generator.parameters(), **adam)

@@ -19,11 +19,12 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from skorch import NeuralNet
 
-from ._training import LOSS_GROWTH_LIMIT, AdversarialNet, InMemoryBatches
-from .base import BaseDetector, IntegerWidths
+from ._training import LOSS_GROWTH_LIMIT, MultiModuleNet
+from ._validation import ImageShape, IntegerWidths
+from .base import BaseDetector
 from .nn.classifier import FeatureClassifier, as_feature_classifier, conv_classifier, mlp_classifier
 
-__all__ = ["ClassifierDetector", "LabelledBatches"]
+__all__ = ["ClassifierDetector"]
 
 
 def _check_label_types(y: np.ndarray) -> None:
@@ -42,33 +43,9 @@ def _check_label_types(y: np.ndarray) -> None:
         )
 
 
-class LabelledBatches(InMemoryBatches):
-    """Mini-batches ``(X[rows], y[rows])`` sliced from two tensors on the training device.
-
-    The labelled counterpart of :class:`~skood._training.InMemoryBatches`: skorch's
-    ``Dataset`` contributes ``X`` and ``y``, both tensors with the same number of rows.
-    """
-
-    def __init__(self, dataset, batch_size: int, *, shuffle: bool = False, seed=None) -> None:
-        super().__init__(dataset, batch_size, shuffle=shuffle, seed=seed)
-        targets = getattr(dataset, "y", None)
-        if not isinstance(targets, torch.Tensor) or len(targets) != len(self.data):
-            raise TypeError("LabelledBatches needs the targets as a tensor with one row per X row.")
-        self.targets = targets
-
-    def __iter__(self):
-        n_rows = len(self.data)
-        if self.shuffle:
-            order = torch.randperm(n_rows, generator=self.generator, device=self.data.device)
-        else:
-            order = torch.arange(n_rows, device=self.data.device)
-        for start in range(0, n_rows, self.batch_size):
-            rows = order[start : start + self.batch_size]
-            yield self.data[rows], self.targets[rows]
-
-
-class _ClassifierNet(AdversarialNet):
-    """Cross-entropy training of a :class:`~skood.nn.classifier.FeatureClassifier` (``module_``).
+class _ClassifierNet(MultiModuleNet):
+    """Cross-entropy training of a :class:`~skood.nn.classifier.FeatureClassifier` (``module_``)
+    through skorch's own step (its criterion and step closure).
 
     ``train_loss`` is the cross-entropy; ``train_accuracy`` the fraction of the batch classified
     correctly (per epoch: the mean over batches).
@@ -77,31 +54,24 @@ class _ClassifierNet(AdversarialNet):
     loss_growth_limit = LOSS_GROWTH_LIMIT
 
     def __init__(self, module, **kwargs) -> None:
-        kwargs.setdefault("partners", {})
-        kwargs.setdefault("iterator_train", LabelledBatches)
-        super().__init__(
-            module, loss_names=("train_accuracy",), criterion=torch.nn.CrossEntropyLoss, **kwargs
-        )
+        kwargs.setdefault("criterion", torch.nn.CrossEntropyLoss)
+        super().__init__(module, loss_names=("train_accuracy",), **kwargs)
 
-    def train_step(self, batch, **fit_params):
-        self._set_training(True)
-        inputs, targets = batch
-        logits = self.module_(inputs)
-        loss = self.criterion_(logits, targets)
-        self.optimizer_.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer_.step()
-        accuracy = (logits.detach().argmax(dim=1) == targets).double().mean()
-        self.record_losses({"train_loss": loss, "train_accuracy": accuracy})
-        return {"loss": loss, "y_pred": logits}
+    def train_step_single(self, batch, **fit_params):
+        step = super().train_step_single(batch, **fit_params)
+        _, targets = batch
+        accuracy = (step["y_pred"].detach().argmax(dim=1) == targets).double().mean()
+        self.record_losses({"train_loss": step["loss"], "train_accuracy": accuracy})
+        return step
 
 
 class ClassifierDetector(BaseDetector):
     """Base of the detectors that need class labels: ``fit(X, y)`` and a classifier.
 
     Subclasses set ``_classifier_key``, the name under which the classifier appears among the
-    scoring networks (``"module"`` when it is the skorch net's main module), and call
-    :meth:`_fit_classifier` from ``_fit_networks``.
+    scoring networks (``"module"`` when it is the skorch net's main module); the classifier is
+    built by :meth:`_classifier_module` and trained by :meth:`_fit_classifier` or as the
+    detector's own net.
     """
 
     _classifier_key: str = "module"
@@ -109,7 +79,7 @@ class ClassifierDetector(BaseDetector):
     _classifier_constraints: dict = {
         "classifier": [None, torch.nn.Module, NeuralNet],
         "hidden_dims": [IntegerWidths()],
-        "input_shape": [tuple, list, None],
+        "input_shape": [ImageShape(), None],
     }
 
     def __sklearn_tags__(self):
@@ -163,13 +133,15 @@ class ClassifierDetector(BaseDetector):
             return self.classifier is None and getattr(self, "input_shape", None) is None
         return bool(self.standardize)
 
-    def _validate_training_data(self, X, y):
+    def _validate_training_data(self, X, y, *, reset: bool = True):
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None; "
                 "fit it with the class labels of the training data: fit(X, y)."
             )
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X, y = validate_data(
+            self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=reset
+        )
         _check_label_types(y)
         check_classification_targets(y)
         if self.classifier is None:
@@ -227,35 +199,26 @@ class ClassifierDetector(BaseDetector):
             module = module.module_
         return as_feature_classifier(module, input_shape=self.input_shape)
 
-    def _check_input_shape(self, n_features: int) -> tuple[int, int, int] | None:
-        if self.input_shape is None:
-            return None
-        shape = tuple(int(size) for size in self.input_shape)
-        if len(shape) != 3 or min(shape) < 1 or int(np.prod(shape)) != n_features:
-            raise ValueError(
-                f"input_shape={self.input_shape!r} must be (channels, height, width) with "
-                f"channels * height * width == n_features ({n_features})."
-            )
-        return shape
-
     def _build_classifier(self, n_features: int, n_classes: int, seed: int) -> FeatureClassifier:
-        hidden = tuple(int(width) for width in self.hidden_dims)
-        if not hidden or any(width < 1 for width in hidden):
-            raise ValueError(f"hidden_dims must hold positive widths, got {self.hidden_dims!r}.")
+        hidden = tuple(self.hidden_dims)
         init = torch.Generator().manual_seed(seed)
-        shape = self._check_input_shape(n_features)
+        shape = self._image_shape(n_features)
         if shape is None:
             return mlp_classifier(n_features, hidden, n_classes, generator=init)
         return conv_classifier(shape, hidden, n_classes, generator=init)
 
-    def _user_classifier_copy(self, X: torch.Tensor, device: torch.device) -> FeatureClassifier:
-        """A frozen copy of the user's classifier on ``device``, checked against its logits."""
-        self._check_input_shape(X.shape[1])
+    def _user_module(self) -> torch.nn.Module:
+        """A copy of the user's classifier module, in evaluation mode: fitting must neither
+        move nor freeze the object the user passed."""
         original = self.classifier
         if isinstance(original, NeuralNet):
             original = original.module_
-        # Copy first: fitting must neither move nor freeze the object the user passed.
-        original = copy.deepcopy(original).to(device).eval()
+        return copy.deepcopy(original).eval()
+
+    def _check_user_classifier(self, X: torch.Tensor) -> None:
+        """Check on a few training rows that the user's classifier returns its logits, and
+        that they are ``head(features(x))``."""
+        original = self._user_module().to(X.device)
         adapted = as_feature_classifier(original, input_shape=self.input_shape)
         probe = X[:8]
         with torch.no_grad():
@@ -271,7 +234,12 @@ class ClassifierDetector(BaseDetector):
                 "The classifier's logits differ from head(features(x)): features must be the "
                 "input of the linear head."
             )
-        return adapted
+
+    def _classifier_module(self, n_features: int, seed: int) -> FeatureClassifier:
+        """The built-in classifier, initialised from ``seed``, or a copy of the user's."""
+        if self.classifier is not None:
+            return as_feature_classifier(self._user_module(), input_shape=self.input_shape)
+        return self._build_classifier(n_features, len(self.classes_), seed)
 
     def _fit_classifier(
         self,
@@ -284,14 +252,11 @@ class ClassifierDetector(BaseDetector):
         max_epochs: int,
         batch_size: int,
     ) -> _ClassifierNet:
-        """Train the built-in classifier on ``(X, y)``, or wrap the user's; frozen either way."""
-        user = self.classifier is not None
-        if user:
-            module = self._user_classifier_copy(X, device)
-        else:
-            module = self._build_classifier(X.shape[1], len(self.classes_), seed)
+        """A classifier net trained on ``(X, y)`` (the user's, only wrapped); frozen after."""
+        if self.classifier is not None:
+            self._check_user_classifier(X)
         net = _ClassifierNet(
-            module,
+            self._classifier_module(X.shape[1], seed),
             seed=seed,
             optimizer=torch.optim.Adam,
             lr=lr,
@@ -300,12 +265,16 @@ class ClassifierDetector(BaseDetector):
             device=str(device),
             verbose=self.verbose,
         )
-        if user:
+        self._train_classifier(net, X, y)
+        return net
+
+    def _train_classifier(self, net: _ClassifierNet, X: torch.Tensor, y: torch.Tensor) -> None:
+        """Train the built-in classifier; a user's is trained already. Frozen either way."""
+        if self.classifier is not None:
             net.initialize()
         else:
-            net.fit(X, y)
+            net.partial_fit(X, y)
         net.module_.eval().requires_grad_(False)
-        return net
 
     def _inference_networks(self) -> dict:
         networks = super()._inference_networks()

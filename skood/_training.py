@@ -1,11 +1,16 @@
-"""skorch training engine for detectors made of several networks.
+"""The skorch training engine of every detector: one net over a set of networks.
 
-:class:`AdversarialNet` is a skorch ``NeuralNet`` whose ``module`` is the generator and whose
-``partners`` are further networks (a discriminator/encoder, an inference network, ...), each with
-its own optimizer. A detector subclasses it and overrides :meth:`train_step` only; the engine
-provides the rest: optimizers per network, per-epoch learning-rate decay, a history of every
-loss (printed per epoch when ``verbose``), divergence checks, seeded random numbers and
-batches sliced from tensors that stay on the training device.
+:class:`MultiModuleNet` is a skorch ``NeuralNet`` whose ``module`` is the main network and
+whose ``partners`` are further networks (a discriminator/encoder, an inference network, a
+frozen classifier, ...). :meth:`MultiModuleNet.optimizer_groups` says which optimizer updates
+which networks. A net with one optimizer trains through skorch's own step closure (a subclass
+implements ``train_step_single``); a net that alternates between optimizers (a GAN) overrides
+``train_step`` and updates each in turn with :meth:`MultiModuleNet.step_optimizers`, which
+notifies ``on_grad_computed`` as skorch's closure does, so gradient callbacks see every update.
+The engine also provides per-epoch learning-rate schedules for every optimizer
+(:class:`EveryOptimizerLRScheduler`), a history of every loss (printed per epoch when
+``verbose``), divergence checks, seeded random numbers and batches sliced from tensors that stay
+on the training device.
 """
 
 from __future__ import annotations
@@ -15,38 +20,56 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog
+from skorch.callbacks import (
+    EpochTimer,
+    GradientNormClipping,
+    LRScheduler,
+    PassthroughScoring,
+    PrintLog,
+)
+from skorch.utils import TeeGenerator
 
 from .exceptions import TrainingDivergedError
 
-__all__ = ["LOSS_GROWTH_LIMIT", "AdversarialNet", "InMemoryBatches", "LearningRateDecay"]
+__all__ = [
+    "LOSS_GROWTH_LIMIT",
+    "EveryOptimizerLRScheduler",
+    "FiniteGradientNormClipping",
+    "InMemoryBatches",
+    "MultiModuleNet",
+]
 
-#: ``AdversarialNet.loss_growth_limit`` of the nets whose ``train_loss`` cannot be negative.
+#: ``MultiModuleNet.loss_growth_limit`` of the nets whose ``train_loss`` cannot be negative.
 LOSS_GROWTH_LIMIT = 1e3
 
 
 class InMemoryBatches:
-    """Mini-batches sliced from a tensor that already sits on the training device.
+    """Mini-batches sliced from tensors that already sit on the training device.
 
     skorch's default ``DataLoader`` collates every batch from per-row ``__getitem__`` calls,
     which costs more than the forward pass of a small MLP. This iterator draws one random
-    permutation per epoch and slices the tensor with it.
+    permutation per epoch and slices the tensors with it: ``X[rows]`` alone, or
+    ``(X[rows], y[rows])`` when the dataset has targets.
 
     Parameters
     ----------
     dataset : skorch.dataset.Dataset or torch.Tensor
-        The data; a skorch ``Dataset`` contributes its ``X`` attribute, which must be a tensor.
+        The data; a skorch ``Dataset`` contributes its ``X`` attribute, which must be a tensor,
+        and its ``y`` attribute, a tensor with one row per ``X`` row or None.
     batch_size : int
         Rows per batch; the last batch of an epoch may be smaller.
     shuffle : bool, default=False
         Draw a new order of the rows every epoch.
     seed : int, optional
         Seed of the permutation generator (created once, so epochs differ).
+    min_rows : int, default=1
+        A last batch with fewer rows joins the batch before it (BatchNorm and batch
+        statistics need at least two rows).
 
     Attributes
     ----------
     generator : torch.Generator
-        The stream the permutations are drawn from; :class:`AdversarialNet` carries its state
+        The stream the permutations are drawn from; :class:`MultiModuleNet` carries its state
         from one training call to the next.
     """
 
@@ -57,77 +80,148 @@ class InMemoryBatches:
         *,
         shuffle: bool = False,
         seed: int | None = None,
+        min_rows: int = 1,
     ) -> None:
         data = getattr(dataset, "X", dataset)
         if not isinstance(data, torch.Tensor):
             raise TypeError(
                 f"InMemoryBatches needs the data as a torch.Tensor, got {type(data).__name__}."
             )
+        targets = getattr(dataset, "y", None)
+        if targets is not None and (
+            not isinstance(targets, torch.Tensor) or len(targets) != len(data)
+        ):
+            raise TypeError("InMemoryBatches needs the targets as a tensor with one row per X row.")
         self.data = data
+        self.targets = targets
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.min_rows = min_rows
         self.generator = torch.Generator(device=data.device)
         if seed is not None:
             self.generator.manual_seed(seed)
 
     def __len__(self) -> int:
-        return math.ceil(len(self.data) / self.batch_size)
+        n_batches = math.ceil(len(self.data) / self.batch_size)
+        last = len(self.data) - (n_batches - 1) * self.batch_size
+        return n_batches - 1 if n_batches > 1 and last < self.min_rows else n_batches
 
-    def __iter__(self) -> Iterator[torch.Tensor]:
+    def _row_blocks(self) -> Iterator[torch.Tensor | slice]:
         n_rows = len(self.data)
+        if n_rows == 0:
+            return
+        starts = list(range(0, n_rows, self.batch_size))
+        if len(starts) > 1 and n_rows - starts[-1] < self.min_rows:
+            starts.pop()  # the short last batch joins the one before
+        ends = [*starts[1:], n_rows]
         if self.shuffle:
             order = torch.randperm(n_rows, generator=self.generator, device=self.data.device)
-            for start in range(0, n_rows, self.batch_size):
-                yield self.data[order[start : start + self.batch_size]]
+            for start, end in zip(starts, ends, strict=True):
+                yield order[start:end]
         else:
-            for start in range(0, n_rows, self.batch_size):
-                yield self.data[start : start + self.batch_size]
+            for start, end in zip(starts, ends, strict=True):
+                yield slice(start, end)
+
+    def __iter__(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
+        for rows in self._row_blocks():
+            if self.targets is None:
+                yield self.data[rows]
+            else:
+                yield self.data[rows], self.targets[rows]
 
 
-class LearningRateDecay(Callback):
-    """Multiply the learning rate of every optimizer of the net by ``gamma`` after each epoch."""
+class _SchedulerOfEveryOptimizer:
+    """One PyTorch scheduler per optimizer of a net, stepped together."""
 
-    def __init__(self, gamma: float) -> None:
-        self.gamma = gamma
+    def __init__(self, schedulers: Sequence[torch.optim.lr_scheduler.LRScheduler]) -> None:
+        self.schedulers = list(schedulers)
 
-    def on_epoch_end(self, net, **kwargs) -> None:
-        if self.gamma == 1.0:
+    def step(self, *args) -> None:
+        for scheduler in self.schedulers:
+            scheduler.step(*args)
+
+    def get_last_lr(self) -> list[float]:
+        return self.schedulers[0].get_last_lr()
+
+
+class EveryOptimizerLRScheduler(LRScheduler):
+    """skorch's :class:`~skorch.callbacks.LRScheduler` applied to every optimizer of the net.
+
+    skorch schedules ``net.optimizer_`` alone; a net of several networks has one optimizer per
+    group of networks (:meth:`MultiModuleNet.optimizer_groups`), and each gets its own
+    scheduler of ``policy``. The recorded ``event_lr`` is the main optimizer's.
+
+    A training call that continues a fit (warm start, ``partial_fit``) starts each scheduler
+    from the learning rates the optimizers hold: chainable policies such as
+    :class:`~torch.optim.lr_scheduler.ExponentialLR` then go on exactly as in one longer call.
+    """
+
+    def _get_scheduler(self, net, policy, **scheduler_kwargs):
+        if issubclass(policy, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            # skorch passes the monitored score only to a scheduler that is one itself.
+            raise TypeError(
+                "EveryOptimizerLRScheduler takes epoch- or batch-based policies; use skorch's "
+                "LRScheduler for ReduceLROnPlateau."
+            )
+        scheduler_kwargs.setdefault("last_epoch", -1)
+        # The main optimizer first: its learning rate is the one recorded as event_lr.
+        names = sorted(net.optimizer_names(), key=lambda name: name != "optimizer")
+        return _SchedulerOfEveryOptimizer(
+            [policy(getattr(net, name + "_"), **scheduler_kwargs) for name in names]
+        )
+
+
+class FiniteGradientNormClipping(GradientNormClipping):
+    """skorch's :class:`~skorch.callbacks.GradientNormClipping`, raising on non-finite norms.
+
+    A non-finite gradient norm means training has diverged; clipping would turn it into a
+    step of NaNs, so the net's :meth:`MultiModuleNet.raise_divergence` is called instead.
+    """
+
+    def on_grad_computed(self, net, named_parameters, **kwargs) -> None:
+        if self.gradient_clip_value is None:
             return
-        for name in net._optimizers:
-            for group in getattr(net, name + "_").param_groups:
-                group["lr"] *= self.gamma
+        total = torch.nn.utils.clip_grad_norm_(
+            (parameter for _, parameter in named_parameters),
+            max_norm=self.gradient_clip_value,
+            norm_type=self.gradient_clip_norm_type,
+        )
+        norm = total.item()
+        if not math.isfinite(norm):
+            net.raise_divergence("the parameter gradient norm", norm)
 
 
-class AdversarialNet(NeuralNet):
-    """A skorch net that trains a generator together with partner networks.
+class MultiModuleNet(NeuralNet):
+    """A skorch net that trains a set of networks, each with the optimizer of its group.
 
     Parameters
     ----------
     module : torch.nn.Module
-        The generator, already initialised (detectors seed their own initialisation).
-    partners : mapping of str to torch.nn.Module
-        Further networks; ``partners["discriminator"]`` becomes ``net.discriminator_`` with the
-        optimizer ``net.optimizer_discriminator_``. All optimizers share the class and the
-        ``optimizer__*`` settings of the generator's.
+        The main network, already initialised (detectors seed their own initialisation).
+    partners : mapping of str to torch.nn.Module, optional
+        Further networks; ``partners["discriminator"]`` becomes ``net.discriminator_``. Which
+        optimizer updates which network is :meth:`optimizer_groups`'s to say; all optimizers
+        share the class and the ``optimizer__*`` settings.
     loss_names : sequence of str
-        Losses that :meth:`train_step` records per batch with :meth:`record_losses`; each gets
-        a per-epoch mean in the history and a column in the printed log. ``train_loss`` is the
-        ``"loss"`` that :meth:`train_step` returns.
-    lr_decay : float, default=1.0
-        Factor applied to every learning rate after each epoch.
+        Losses that the step records per batch with :meth:`record_losses`; each gets a
+        per-epoch mean in the history and a column in the printed log. ``train_loss`` is the
+        ``"loss"`` that the step returns.
     seed : int, default=0
-        Seed of the net's random numbers (latent samples, batch order).
+        Seed of the net's random numbers (latent samples, noise, batch order).
     mixed_precision : bool, default=False
-        Run the forward passes of :meth:`train_step` under bfloat16 autocast on CUDA (see
-        :meth:`autocast`); no effect on other devices.
+        Run forward passes under bfloat16 autocast on CUDA (see :meth:`autocast`); no effect
+        on other devices.
+    criterion : torch.nn.Module class or None, default=None
+        skorch's criterion, for nets whose step uses ``get_loss``; None for nets whose step
+        computes its losses itself.
     **kwargs
-        Passed on to :class:`skorch.NeuralNet` (``criterion``, ``optimizer``, ``lr``,
-        ``max_epochs``, ``batch_size``, ``device``, ``verbose``, ...).
+        Passed on to :class:`skorch.NeuralNet` (``optimizer``, ``lr``, ``max_epochs``,
+        ``batch_size``, ``device``, ``callbacks``, ``verbose``, ...).
 
     Notes
     -----
     ``train_split`` is ``None`` (skorch would otherwise hold out 20% of the rows) and batches
-    come from :class:`InMemoryBatches`, so ``fit`` expects the training data as a tensor on
+    come from :class:`InMemoryBatches`, so ``fit`` expects the training data as tensors on
     ``device``.
     """
 
@@ -138,29 +232,33 @@ class AdversarialNet(NeuralNet):
     #: diverged. Such losses start near their largest sensible value, so growing a thousandfold
     #: means the weights blew up, even while every number stays finite. None: no such check.
     loss_growth_limit: float | None = None
+    #: What the divergence error advises, after saying where training blew up.
+    divergence_advice: str = (
+        "Lower the learning rate (lr={lr:g} now), standardize the inputs, or raise the "
+        "gradient penalty"
+    )
 
     def __init__(
         self,
         module: torch.nn.Module,
         *,
-        partners: Mapping[str, torch.nn.Module],
+        partners: Mapping[str, torch.nn.Module] | None = None,
         loss_names: Sequence[str] = (),
-        lr_decay: float = 1.0,
         seed: int = 0,
         mixed_precision: bool = False,
+        criterion=None,
         **kwargs,
     ) -> None:
-        self.partners = dict(partners)
+        self.partners = dict(partners or {})
         self.mixed_precision = mixed_precision
         self.loss_names = tuple(loss_names)
-        self.lr_decay = lr_decay
         self.seed = seed
         kwargs.setdefault("train_split", None)
         kwargs.setdefault("iterator_train", InMemoryBatches)
         kwargs.setdefault("iterator_train__shuffle", True)
         kwargs.setdefault("iterator_train__seed", seed)
         kwargs.setdefault("iterator_valid", InMemoryBatches)
-        super().__init__(module, **kwargs)
+        super().__init__(module, criterion=criterion, **kwargs)
 
     def get_default_callbacks(self):
         losses = [(name, PassthroughScoring(name=name, on_train=True)) for name in self.loss_names]
@@ -168,10 +266,37 @@ class AdversarialNet(NeuralNet):
             ("epoch_timer", EpochTimer()),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
             *losses,
-            ("lr_decay", LearningRateDecay(self.lr_decay)),
             ("print_log", PrintLog(keys_ignored=list(self.unprinted_keys))),
         ]
 
+    # ------------------------------------------------------------------ networks
+    def network_names(self) -> tuple[str, ...]:
+        """Names of the networks, ``"module"`` first (``net.<name>_`` is the network)."""
+        return tuple(self._modules)
+
+    def networks(self) -> dict[str, torch.nn.Module]:
+        """The networks by name, ``"module"`` first."""
+        return {name: getattr(self, name + "_") for name in self._modules}
+
+    def optimizer_names(self) -> tuple[str, ...]:
+        """Names of the optimizers (``net.<name>_`` is the optimizer)."""
+        return tuple(self._optimizers)
+
+    def criterion_names(self) -> tuple[str, ...]:
+        """Names of the criteria (none for nets that compute their losses in the step)."""
+        return tuple(self._criteria)
+
+    def optimizer_groups(self) -> dict[str, tuple[tuple[str, ...], dict]]:
+        """Optimizer name -> (names of the networks it updates, options over the shared ones).
+
+        By default ``optimizer`` updates ``module`` and ``optimizer_<name>`` each partner.
+        """
+        groups = {"optimizer": (("module",), {})}
+        for name in self.partners:
+            groups[f"optimizer_{name}"] = ((name,), {})
+        return groups
+
+    # ------------------------------------------------------------------ initialization
     def initialize(self):
         # A fresh start draws from the seeds again (``fit`` without warm start re-initializes).
         for attribute in ("_noise_state", "_batch_order_state"):
@@ -185,14 +310,22 @@ class AdversarialNet(NeuralNet):
             setattr(self, name + "_", partner)
         return self
 
+    def initialize_criterion(self):
+        if self.criterion is None:
+            return self
+        return super().initialize_criterion()
+
     def initialize_optimizer(self, *args, **kwargs):
-        networks = {"": self.module_} | {name: getattr(self, name + "_") for name in self.partners}
-        for name, network in networks.items():
-            params, options = self.get_params_for_optimizer("optimizer", network.named_parameters())
-            attribute = f"optimizer_{name}_" if name else "optimizer_"
-            setattr(self, attribute, self.optimizer(*params, **options))
+        networks = self.networks()
+        for name, (network_names, options) in self.optimizer_groups().items():
+            named = [
+                pair for network in network_names for pair in networks[network].named_parameters()
+            ]
+            params, shared = self.get_params_for_optimizer("optimizer", named)
+            setattr(self, name + "_", self.optimizer(*params, **{**shared, **options}))
         return self
 
+    # ------------------------------------------------------------------ training calls
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         self.__dict__.pop("_interrupt", None)
         super().partial_fit(X, y, classes, **fit_params)
@@ -251,6 +384,41 @@ class AdversarialNet(NeuralNet):
                 seed += 7919 * len(self.history)
         generator.manual_seed(seed)
 
+    # ------------------------------------------------------------------ inside a step
+    def step_optimizers(self, loss: torch.Tensor, names: Sequence[str], batch) -> None:
+        """One update of the optimizers ``names`` on ``loss``: what skorch's step closure does.
+
+        Zero their gradients, back-propagate, notify ``on_grad_computed`` with the parameters
+        of the networks they update (so gradient callbacks see every update of a step that
+        alternates between optimizers), then step them.
+        """
+        optimizers = [getattr(self, name + "_") for name in names]
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        groups = self.optimizer_groups()
+        networks = [network for name in names for network in groups[name][0]]
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self._named_parameters_of(networks)),
+            batch=batch,
+            training=True,
+        )
+        for optimizer in optimizers:
+            optimizer.step()
+
+    def get_all_learnable_params(self):
+        """The parameters the optimizers update (what skorch's step closure reports to
+        ``on_grad_computed``): frozen partners, which no optimizer updates, are left out."""
+        networks = dict.fromkeys(
+            network for names, _ in self.optimizer_groups().values() for network in names
+        )
+        return self._named_parameters_of(list(networks))
+
+    def _named_parameters_of(self, network_names: Sequence[str]):
+        for name in network_names:
+            yield from getattr(self, name + "_").named_parameters()
+
     def autocast(self) -> torch.autocast:
         """Context for the forward passes of a training step.
 
@@ -266,6 +434,15 @@ class AdversarialNet(NeuralNet):
     def randn(self, *shape: int) -> torch.Tensor:
         """Standard normal samples on the net's device from the net's seeded generator."""
         return torch.randn(*shape, generator=self._random, device=self.device)
+
+    def rand(self, *shape: int) -> torch.Tensor:
+        """Uniform samples in [0, 1) on the net's device from the net's seeded generator."""
+        return torch.rand(*shape, generator=self._random, device=self.device)
+
+    @property
+    def random_generator(self) -> torch.Generator:
+        """The net's seeded generator of the current training call (noise, augmentation)."""
+        return self._random
 
     def record_losses(self, losses: Mapping[str, torch.Tensor]) -> None:
         """Check that every batch loss is finite and record those named in ``loss_names``.
@@ -292,16 +469,17 @@ class AdversarialNet(NeuralNet):
             return None
 
     def raise_divergence(self, quantity: str, value: float) -> None:
-        """Raise :class:`TrainingDivergedError` naming where training blew up."""
+        """Raise :class:`TrainingDivergedError` naming where training blew up and what to do."""
         epoch = len(self.history)
         batch = len(self.history[-1, "batches"]) if epoch else 0
         lr = self.optimizer_.param_groups[0]["lr"]
+        advice = self.divergence_advice.format(lr=lr, net=self)
         raise TrainingDivergedError(
             f"Training diverged at epoch {epoch}, batch {batch}: {quantity} became {value}. "
-            f"Lower the learning rate (lr={lr:g} now), standardize the inputs, or raise the "
-            "gradient penalty; the detector was left unfitted."
+            f"{advice}; the detector was left unfitted."
         )
 
+    # ------------------------------------------------------------------ pickling
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_random", None)

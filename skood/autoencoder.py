@@ -4,42 +4,37 @@ from __future__ import annotations
 
 import torch
 
+from ._docstrings import fill_doc
 from ._latent import LatentModelMixin
-from ._training import LOSS_GROWTH_LIMIT, AdversarialNet
+from ._training import LOSS_GROWTH_LIMIT, MultiModuleNet
 from .base import BaseDetector
 
 __all__ = ["AutoencoderDetector"]
 
 
-class _AutoencoderNet(AdversarialNet):
-    """Encoder (``discriminator_``'s body and latent head) and decoder (``module_``) trained
-    jointly on the mean squared reconstruction error; ``train_loss`` is that error."""
+class _AutoencoderNet(MultiModuleNet):
+    """Encoder (``encoder_``, the DLSGAN discriminator/encoder network's body and latent head)
+    and decoder (``module_``) trained jointly on the mean squared reconstruction error, through
+    skorch's step closure; ``train_loss`` is that error."""
 
     loss_growth_limit = LOSS_GROWTH_LIMIT
 
-    def initialize_optimizer(self, *args, **kwargs):
+    def optimizer_groups(self):
         # One optimizer over both networks: they minimise one loss together. The adversarial
         # head of the encoder network is unused and gets no gradient.
-        params, options = self.get_params_for_optimizer(
-            "optimizer",
-            [*self.module_.named_parameters(), *self.discriminator_.named_parameters()],
-        )
-        self.optimizer_ = self.optimizer(*params, **options)
-        return self
+        return {"optimizer": (("module", "encoder"), {})}
 
-    def train_step(self, batch, **fit_params):
+    def train_step_single(self, batch, **fit_params):
         self._set_training(True)
-        decoder, encoder = self.module_, self.discriminator_
         with self.autocast():
-            reconstruction = decoder(encoder.encode(batch))
+            reconstruction = self.module_(self.encoder_.encode(batch))
         loss = (batch - reconstruction.float()).pow(2).mean()
-        self.optimizer_.zero_grad(set_to_none=True)
         loss.backward()
-        self.optimizer_.step()
         self.record_losses({"train_loss": loss})
-        return {"loss": loss}
+        return {"loss": loss, "y_pred": reconstruction}
 
 
+@fill_doc
 class AutoencoderDetector(LatentModelMixin, BaseDetector):
     """Outlier detector scoring samples by the reconstruction error of an autoencoder.
 
@@ -66,14 +61,7 @@ class AutoencoderDetector(LatentModelMixin, BaseDetector):
         Learning-rate factor applied after every epoch.
     max_epochs : int, default=30
         Passes over the training data.
-    warm_start : bool, default=False
-        When True and the detector is fitted, ``fit`` trains the fitted networks for
-        ``max_epochs`` more epochs instead of building new ones: optimizer state, learning
-        rate decay and random streams carry on, so fits of 2 and then 3 epochs train as one
-        fit of 5. Between such fits only ``max_epochs``, ``verbose``, ``contamination``,
-        ``inference_batch_size``, ``random_state``, ``device`` (resolving to the same device)
-        and the scoring parameters may change; ``offset_`` is set again from the new fit's
-        data.
+    %(warm_start)s
     batch_size : int, default=32
         Rows per step.
     equalized_lr : bool, default=True
@@ -82,31 +70,24 @@ class AutoencoderDetector(LatentModelMixin, BaseDetector):
         LeakyReLU slope.
     standardize : bool or "auto", default="auto"
         Standardize tables inside the detector; images are taken as given (``"auto"``).
-    contamination : float in (0, 0.5], default=0.1
-        Expected fraction of outliers in the training data; sets ``offset_``.
+    %(contamination)s
     inference_batch_size : int, default=8192
         Rows scored at a time.
-    device : str, default="auto"
-        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    %(device)s
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation and batch order.
-    verbose : int, default=0
-        Print the loss and duration of every epoch.
+    %(verbose)s
 
     Attributes
     ----------
     net_ : skorch.NeuralNet
-        ``net_.module_`` is the decoder, ``net_.discriminator_`` holds the encoder.
+        ``net_.module_`` is the decoder, ``net_.encoder_`` the encoder.
     history_ : skorch.history.History
         The reconstruction loss per batch and per epoch.
-    offset_ : float
-        Threshold on ``score_samples`` from ``contamination``.
-    input_mean_, input_scale_ : ndarray of shape (n_features_in_,)
-        Standardization statistics.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Feature names seen during fit, when X has string column names.
+    %(offset_)s
+    %(input_scaling_)s
+    %(n_features_in_)s
+    %(feature_names_in_)s
 
     See Also
     --------
@@ -173,29 +154,9 @@ class AutoencoderDetector(LatentModelMixin, BaseDetector):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _fit_networks(self, X: torch.Tensor, *, seed: int, device: torch.device) -> None:
-        betas = self._adam_betas()
-        decoder, encoder = self._build_networks(X.shape[1], seed)
-        self.net_ = _AutoencoderNet(
-            decoder,
-            partners={"discriminator": encoder},
-            lr_decay=self.lr_decay,
-            seed=seed,
-            criterion=torch.nn.MSELoss,
-            optimizer=torch.optim.Adam,
-            optimizer__betas=betas,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            device=str(device),
-            mixed_precision=self.mixed_precision,
-            verbose=self.verbose,
-        )
-        self._train_networks(X)
-
-    def _train_networks(self, X: torch.Tensor) -> None:
-        self.net_.partial_fit(X, None)
+    _net_class = _AutoencoderNet
+    _encoder_key = "encoder"
 
     def _score_batch(self, X: torch.Tensor, networks: dict) -> torch.Tensor:
-        reconstruction = networks["module"](networks["discriminator"].encode(X))
+        reconstruction = networks["module"](networks["encoder"].encode(X))
         return -(X - reconstruction).pow(2).mean(dim=1)

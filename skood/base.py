@@ -1,11 +1,15 @@
 """BaseDetector: the scikit-learn outlier-detection contract shared by every skood detector.
 
 A detector subclasses :class:`BaseDetector`, declares its own ``_parameter_constraints`` on top of
-the shared ones, and implements two hooks: ``_fit_networks`` (train on a float32 tensor that is
-already standardized and on the training device) and ``_score_batch`` (return float64 scores,
-higher = more normal, for one batch). Everything else lives here: input validation, feature
-names, standardization, device and seed handling, batched scoring with bounded memory,
-``offset_`` from ``contamination``, ``decision_function``, ``predict`` and ``fit_predict``.
+the shared ones, and declares its networks, its training step and its score: ``_build_networks``
+(the networks, seeded), ``_net_class`` (the skorch net whose step trains them) and
+``_score_batch`` (float64 scores of one batch, higher = more normal). Optional hooks add the
+step's settings (``_net_params``), work before the networks are built (``_prepare_networks``)
+and fitted attributes read off them after training (``_after_training``). Everything else lives
+here, on one path for a fresh fit and a warm start: input validation, feature names,
+standardization, device and seed handling, building the skorch net from the shared settings,
+training, batched scoring with bounded memory, ``offset_`` from ``contamination``,
+``decision_function``, ``predict`` and ``fit_predict``.
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._training import EveryOptimizerLRScheduler, MultiModuleNet
+from ._validation import check_input_shape
 
 __all__ = ["BaseDetector", "resolve_device"]
 
@@ -40,26 +47,6 @@ def _same_value(before, now) -> bool:
         return bool(before == now)
     except (TypeError, ValueError):  # values without a usable == (arrays of several items)
         return before is now
-
-
-class IntegerWidths(Options):
-    """Constraint of ``_parameter_constraints``: a tuple or list of integers (layer widths).
-
-    Widths such as 2.5 would otherwise be truncated silently when the layers are built.
-    Positivity is checked where the networks are built. A subclass of scikit-learn's
-    ``Options`` only because parameter validation accepts no other custom constraint.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(object, set())
-
-    def is_satisfied_by(self, val) -> bool:
-        return isinstance(val, tuple | list) and all(
-            isinstance(width, Integral) and not isinstance(width, bool) for width in val
-        )
-
-    def __str__(self) -> str:
-        return "a tuple or list of integers"
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -116,6 +103,8 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         "verbose": ["verbose"],
     }
 
+    # Image sides must be multiples of this (stride-2 layers halve them).
+    _image_side_multiple: int = 1
     # The pixel range the image networks are built for (None: no particular range); fit warns
     # when images that are not standardized lie far outside it (raw 0-255 pixels, say).
     _pixel_range: tuple[float, float] | None = None
@@ -125,8 +114,7 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     # Parameters that change score_samples without a refit; offset_ belongs to their fit-time
     # values.
     _scoring_parameters: tuple[str, ...] = ()
-    # Whether ``warm_start=True`` makes ``fit`` continue training the fitted networks; such
-    # detectors implement ``_train_networks``.
+    # Whether ``warm_start=True`` makes ``fit`` continue training the fitted networks.
     _supports_warm_start: bool = False
     # Parameters a warm-started fit may change: none of them defines the networks or their
     # training (``max_epochs`` is the length of the next call, ``random_state`` only seeds a
@@ -154,13 +142,51 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         return torch.float64 if getattr(self, "input_shape", None) is None else torch.float32
 
     # ------------------------------------------------------------------ hooks
-    @abstractmethod
-    def _fit_networks(self, X: torch.Tensor, *, seed: int, device: torch.device) -> None:
-        """Train the networks on ``X`` (float32, standardized, on ``device``).
+    #: The skorch net (a :class:`~skood._training.MultiModuleNet` subclass) whose step trains
+    #: the networks.
+    _net_class: type[MultiModuleNet]
 
-        Supervised detectors (whose ``_validate_training_data`` returns targets) also receive
-        ``y``, the encoded targets as a tensor on ``device``.
+    @abstractmethod
+    def _build_networks(self, n_features: int, seed: int) -> dict[str, torch.nn.Module]:
+        """The networks, initialised from ``seed``: ``{"module": main, partner: network, ...}``.
+
+        Built from the parameters and the fitted attributes that :meth:`_prepare_networks`
+        sets; :func:`skood.io.load` calls it too, to rebuild a fitted detector's networks
+        before their weights are loaded.
         """
+
+    def _prepare_networks(
+        self, X: torch.Tensor, y: torch.Tensor | None, *, seed: int, device: torch.device
+    ) -> None:
+        """Set what the networks are built from before a fresh fit builds them (RBF centres,
+        a classifier trained first, ...). ``X`` is standardized, on ``device``."""
+
+    def _net_params(self) -> dict:
+        """Keyword arguments of ``_net_class`` beyond the shared ones: the step's settings."""
+        return {}
+
+    def _optimizer_params(self) -> dict:
+        """The optimizer and its ``optimizer__*`` settings: Adam, with ``betas`` if given."""
+        params: dict = {"optimizer": torch.optim.Adam}
+        if hasattr(self, "betas"):
+            params["optimizer__betas"] = tuple(float(beta) for beta in self.betas)
+        return params
+
+    def _net_callbacks(self) -> list:
+        """Callbacks of the net: a learning rate decayed by ``lr_decay`` after each epoch."""
+        if not hasattr(self, "lr_decay"):
+            return []
+        decay = EveryOptimizerLRScheduler(
+            policy=torch.optim.lr_scheduler.ExponentialLR, gamma=self.lr_decay
+        )
+        return [("lr_decay", decay)]
+
+    def _training_data(self, X: torch.Tensor, y: torch.Tensor | None) -> tuple:
+        """What the net trains on: ``(inputs, targets)`` for skorch's ``partial_fit``."""
+        return X, y
+
+    def _after_training(self, X: torch.Tensor) -> None:
+        """Fitted attributes read off the trained networks (``X`` is what they trained on)."""
 
     def _check_training_rows(self, X: np.ndarray) -> None:
         """Refuse validated rows the networks cannot train on, before anything changes."""
@@ -188,21 +214,51 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
                 stacklevel=2,
             )
 
-    def _train_networks(self, X: torch.Tensor) -> None:
-        """Train ``net_`` for ``max_epochs`` epochs from where it stands (warm start).
-
-        Detectors with ``_supports_warm_start`` implement it; their ``_fit_networks`` builds
-        ``net_`` and calls it, and a warm-started ``fit`` calls it again on the fitted net.
-        """
-        raise NotImplementedError(f"{type(self).__name__} cannot continue training.")
-
     @abstractmethod
     def _score_batch(self, X: torch.Tensor, networks: dict) -> torch.Tensor:
         """Scores of one batch, higher = more normal, shape (n,).
 
-        ``networks`` maps the skorch module names (``"module"``, ``"discriminator"``, ...) to
-        evaluation copies of the fitted networks in ``_inference_dtype``.
+        ``networks`` maps the skorch network names (``"module"``, ``"discriminator"``, ...)
+        to evaluation copies of the fitted networks in ``_inference_dtype``.
         """
+
+    # ------------------------------------------------------------------ the lifecycle
+    def _make_net(
+        self,
+        networks: dict[str, torch.nn.Module],
+        *,
+        seed: int,
+        device: torch.device,
+        net_class: type[MultiModuleNet] | None = None,
+        **params,
+    ) -> MultiModuleNet:
+        """A skorch net over ``networks`` from the shared settings, ``params`` on top.
+
+        The detector's own net (``_net_class`` with ``_net_params``) unless ``net_class`` is
+        given (a second net of the detector, such as InvGAN's variance refit).
+        """
+        shared = {
+            "partners": {name: network for name, network in networks.items() if name != "module"},
+            "seed": seed,
+            "lr": self.lr,
+            "max_epochs": self.max_epochs,
+            "batch_size": self.batch_size,
+            "device": str(device),
+            "verbose": self.verbose,
+            "callbacks": self._net_callbacks(),
+            **self._optimizer_params(),
+        }
+        if net_class is None:
+            net_class = self._net_class
+            shared.update(self._net_params())
+        if hasattr(self, "mixed_precision"):
+            shared["mixed_precision"] = self.mixed_precision
+        return net_class(networks["module"], **{**shared, **params})
+
+    def _train_networks(self, X: torch.Tensor, y: torch.Tensor | None) -> None:
+        """Train ``net_`` for ``max_epochs`` epochs from where it stands."""
+        self.net_.partial_fit(*self._training_data(X, y))
+        self._after_training(X)
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -223,24 +279,38 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         """
         # The device first: a bad one must fail before anything fitted changes.
         device = resolve_device(self.device)
-        if self._supports_warm_start and self.warm_start and hasattr(self, "net_"):
-            return self._continue_fit(X, device)
-        X, targets = self._validate_training_data(X, y)
+        # warm_start=True on a fitted detector: the networks, their optimizers (moments and
+        # decayed learning rates), the input standardization and the random streams carry
+        # on, so that fits of 2 and then 3 epochs train exactly as one fit of 5 does.
+        continuing = self._supports_warm_start and self.warm_start and hasattr(self, "net_")
+        if continuing:
+            self._check_warm_start(device)
+        X, targets = self._validate_training_data(X, y, reset=not continuing)
         self._check_training_rows(X)
         self._warn_on_pixel_range(X)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        if not continuing:
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         try:
-            self._fit_input_scaling(X)
-            # Unsupervised detectors take no targets; supervised ones receive them as ``y``.
-            extra = {} if targets is None else {"y": torch.as_tensor(targets, device=device)}
-            self._fit_networks(self._as_tensor(X, device), seed=seed, device=device, **extra)
+            if continuing:
+                self.net_.max_epochs = self.max_epochs
+                self.net_.verbose = self.verbose
+            else:
+                self._fit_input_scaling(X)
+            X_train = self._as_tensor(X, device)
+            # Unsupervised detectors take no targets; supervised ones the encoded labels.
+            y_train = None if targets is None else torch.as_tensor(targets, device=device)
+            if not continuing:
+                self._prepare_networks(X_train, y_train, seed=seed, device=device)
+                networks = self._build_networks(X.shape[1], seed)
+                self.net_ = self._make_net(networks, seed=seed, device=device)
+            self._train_networks(X_train, y_train)
             scores = self._score_validated(X)
         except BaseException:
             # A failed fit (divergence, interruption) must not leave a half-fitted model behind.
             self._forget_fit()
             raise
         self._set_offset(scores)
-        if self._supports_warm_start:
+        if self._supports_warm_start and not continuing:
             self._training_parameters = self._network_parameters()
         return self
 
@@ -254,14 +324,8 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             if name not in free
         }
 
-    def _continue_fit(self, X, device: torch.device):
-        """``fit`` with ``warm_start=True`` on a fitted detector: ``max_epochs`` more epochs.
-
-        The networks, their optimizers (moments and decayed learning rates), the input
-        standardization and the random streams carry on, so that fits of 2 and then 3 epochs
-        train exactly as one fit of 5 does on the same data. ``offset_`` is set again from
-        the scores of ``X``.
-        """
+    def _check_warm_start(self, device: torch.device) -> None:
+        """Refuse a warm start whose parameters or device differ from the fitted networks'."""
         changed = {
             name: (before, getattr(self, name))
             for name, before in self._training_parameters.items()
@@ -283,21 +347,6 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
                 f"({trained_on}), but device={self.device!r} resolves to {device}. Set device "
                 f"to {str(trained_on)!r}, or set warm_start=False to train new networks."
             )
-        X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=False
-        )
-        self._check_training_rows(X)
-        self._warn_on_pixel_range(X)
-        try:
-            self.net_.max_epochs = self.max_epochs
-            self.net_.verbose = self.verbose
-            self._train_networks(self._as_tensor(X, device))
-            scores = self._score_validated(X)
-        except BaseException:
-            self._forget_fit()
-            raise
-        self._set_offset(scores)
-        return self
 
     def _set_offset(self, training_scores: np.ndarray) -> None:
         """``offset_`` from ``contamination``, remembering the scoring parameters it is for."""
@@ -320,14 +369,28 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
                     f"{value!r}."
                 )
 
-    def _validate_training_data(self, X, y) -> tuple[np.ndarray, np.ndarray | None]:
-        """Validate the training rows; return them and the targets handed to ``_fit_networks``.
+    def _validate_training_data(
+        self, X, y, *, reset: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Validate the training rows; return them and the targets the networks train on.
 
         Unsupervised detectors ignore ``y`` and return ``None`` for the targets; a supervised
-        detector overrides this to validate and encode its labels.
+        detector overrides this to validate and encode its labels. ``reset=False`` (a warm
+        start) checks the rows against the features seen in the first fit.
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=reset
+        )
+        self._image_shape(X.shape[1])
         return X, None
+
+    def _image_shape(self, n_features: int) -> tuple[int, int, int] | None:
+        """``input_shape`` checked against ``n_features`` columns; None for tables."""
+        if getattr(self, "input_shape", None) is None:
+            return None
+        return check_input_shape(
+            self.input_shape, n_features, side_multiple=self._image_side_multiple
+        )
 
     def _forget_fit(self) -> None:
         for name in [key for key in vars(self) if key.endswith("_") and not key.startswith("__")]:
@@ -389,8 +452,7 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         float32 networks themselves for images.
         """
         networks = {}
-        for name in self.net_._modules:
-            module = getattr(self.net_, name + "_")
+        for name, module in self.net_.networks().items():
             if self._inference_dtype == torch.float32:
                 # Already in the training precision, and forward passes change no state (there
                 # are no normalisation or dropout layers): no copy of a large image network.

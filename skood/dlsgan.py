@@ -12,11 +12,13 @@ import warnings
 from numbers import Real
 
 import torch
+import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._docstrings import fill_doc
 from ._latent import LatentModelMixin
-from ._training import AdversarialNet
+from ._training import MultiModuleNet
 from .base import BaseDetector
 
 __all__ = ["DLSGANDetector"]
@@ -55,7 +57,7 @@ def _as_float32(outputs: tuple) -> tuple:
     return tuple(None if output is None else output.float() for output in outputs)
 
 
-class _DLSGANNet(AdversarialNet):
+class _DLSGANNet(MultiModuleNet):
     """One training step of DLSGAN and its baselines (NSGAN loss, R1 penalty, traced variance).
 
     ``module_`` is the :class:`~skood.nn.ScaledLatentGenerator`, ``discriminator_`` the
@@ -77,10 +79,7 @@ class _DLSGANNet(AdversarialNet):
         self.lambda_r1 = lambda_r1
         self.variance_decay = variance_decay
         super().__init__(
-            module,
-            loss_names=("generator_loss", "encoder_loss", "r1_penalty"),
-            criterion=torch.nn.BCEWithLogitsLoss,
-            **kwargs,
+            module, loss_names=("generator_loss", "encoder_loss", "r1_penalty"), **kwargs
         )
 
     unprinted_keys = ("traced_variance",)
@@ -94,7 +93,7 @@ class _DLSGANNet(AdversarialNet):
     def _adversarial(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
         # NSGAN: softplus(-a) for "real", softplus(a) for "fake", i.e. BCE with logits.
         target = torch.ones_like(logits) if real else torch.zeros_like(logits)
-        return self.criterion_(logits, target)
+        return F.binary_cross_entropy_with_logits(logits, target)
 
     def train_step(self, batch, **fit_params):
         self._set_training(True)
@@ -121,9 +120,7 @@ class _DLSGANNet(AdversarialNet):
             + self.lambda_enc * enc_loss
             + self.lambda_r1 * r1_penalty
         )
-        self.optimizer_discriminator_.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        self.optimizer_discriminator_.step()
+        self.step_optimizers(critic_loss, ["optimizer_discriminator"], batch)
 
         # Generator update through a frozen critic, with a fresh latent batch.
         latent_g = self.randn(n_rows, generator.latent_dim)
@@ -135,9 +132,7 @@ class _DLSGANNet(AdversarialNet):
                 )
             enc_loss_g = encoder_loss(self.variant, latent_g, predicted_g, log_variance_g, scale)
             generator_loss = self._adversarial(logit_g, real=True) + self.lambda_enc * enc_loss_g
-            self.optimizer_.zero_grad(set_to_none=True)
-            generator_loss.backward()
-            self.optimizer_.step()
+            self.step_optimizers(generator_loss, ["optimizer"], batch)
         finally:
             critic.requires_grad_(True)
 
@@ -156,6 +151,7 @@ class _DLSGANNet(AdversarialNet):
         return {"loss": critic_loss}
 
 
+@fill_doc
 class DLSGANDetector(LatentModelMixin, BaseDetector):
     """Out-of-distribution detector based on a GAN with a dynamic latent scale (DLSGAN).
 
@@ -213,14 +209,7 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
         Factor applied to both learning rates after every epoch.
     max_epochs : int, default=30
         Passes over the training data.
-    warm_start : bool, default=False
-        When True and the detector is fitted, ``fit`` trains the fitted networks for
-        ``max_epochs`` more epochs instead of building new ones: optimizer state, learning
-        rate decay and random streams carry on, so fits of 2 and then 3 epochs train as one
-        fit of 5. Between such fits only ``max_epochs``, ``verbose``, ``contamination``,
-        ``inference_batch_size``, ``random_state``, ``device`` (resolving to the same device)
-        and the scoring parameters may change; ``offset_`` is set again from the new fit's
-        data.
+    %(warm_start)s
     batch_size : int, default=32
         Rows per training step.
     equalized_lr : bool, default=True
@@ -233,20 +222,17 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
         detector (constant features keep scale 1). ``"auto"`` standardizes tables and leaves
         images as they are: pass pixels scaled to [-1, 1], as the papers do
         (``x / 127.5 - 1``).
-    contamination : float in (0, 0.5], default=0.1
-        Expected fraction of outliers in the training data; sets ``offset_``.
+    %(contamination)s
     inference_batch_size : int, default=8192
         Rows converted and scored at a time; bounds memory when scoring large inputs.
-    device : str, default="auto"
-        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    %(device)s
     mixed_precision : bool, default=False
         Train with bfloat16 autocast on CUDA (faster convolutions on tensor cores; weights,
         losses and scoring stay float32). No effect on the CPU.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, latent sampling and batch order. Same seed, same data and
         CPU give identical scores.
-    verbose : int, default=0
-        When positive, print a table of the losses and the duration of every epoch.
+    %(verbose)s
 
     Attributes
     ----------
@@ -260,15 +246,10 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
         Final traced variance ``v`` used by the NLP score.
     latent_scale_ : ndarray of shape (latent_dim,)
         Final latent scale ``s`` (all ones for the baselines).
-    offset_ : float
-        Threshold on ``score_samples``: the ``100 * contamination`` percentile of the training
-        scores.
-    input_mean_, input_scale_ : ndarray of shape (n_features_in_,)
-        Standardization statistics (zeros and ones when ``standardize=False``).
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Feature names seen during fit, when X has string column names.
+    %(offset_)s
+    %(input_scaling_)s
+    %(n_features_in_)s
+    %(feature_names_in_)s
 
     See Also
     --------
@@ -369,31 +350,17 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
     def _log_variance_head(self) -> bool:
         return self.variant == "infogan"
 
-    def _fit_networks(self, X: torch.Tensor, *, seed: int, device: torch.device) -> None:
-        betas = self._adam_betas()
-        generator, critic = self._build_networks(X.shape[1], seed)
-        self.net_ = _DLSGANNet(
-            generator,
-            partners={"discriminator": critic},
-            variant=self.variant,
-            lambda_enc=self.lambda_enc,
-            lambda_r1=self.lambda_r1,
-            variance_decay=self.variance_decay,
-            lr_decay=self.lr_decay,
-            seed=seed,
-            optimizer=torch.optim.Adam,
-            optimizer__betas=betas,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            device=str(device),
-            mixed_precision=self.mixed_precision,
-            verbose=self.verbose,
-        )
-        self._train_networks(X)
+    _net_class = _DLSGANNet
 
-    def _train_networks(self, X: torch.Tensor) -> None:
-        self.net_.partial_fit(X, None)
+    def _net_params(self) -> dict:
+        return {
+            "variant": self.variant,
+            "lambda_enc": self.lambda_enc,
+            "lambda_r1": self.lambda_r1,
+            "variance_decay": self.variance_decay,
+        }
+
+    def _after_training(self, X: torch.Tensor) -> None:
         generator = self.net_.module_
         self.latent_variance_ = generator.traced_variance.double().cpu().numpy()
         self.latent_scale_ = generator.latent_scale().double().cpu().numpy()

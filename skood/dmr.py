@@ -18,11 +18,11 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import LRScheduler
 from torch.nn import functional as F
 
-from ._supervised import ClassifierDetector, LabelledBatches
-from ._training import LOSS_GROWTH_LIMIT, AdversarialNet
+from ._docstrings import fill_doc
+from ._supervised import ClassifierDetector
+from ._training import LOSS_GROWTH_LIMIT, EveryOptimizerLRScheduler, MultiModuleNet
 from .base import BaseDetector
 from .dlsgan import DLSGANDetector
 from .nn.classifier import RejectionHead, layer_features
@@ -76,14 +76,15 @@ def augment_images(
     return x.reshape(n_rows, -1)
 
 
-class _RejectionNet(AdversarialNet):
-    """Binary cross-entropy training of the rejection head ``module_`` on frozen features.
+class _RejectionNet(MultiModuleNet):
+    """Binary cross-entropy training of the rejection head ``module_`` on frozen features,
+    through skorch's step closure.
 
     ``classifier_`` is the frozen classifier (a partner, so that the fitted net holds every
-    network the scores need); it stays in evaluation mode. Batches are ``(inputs, targets)``
-    with target 1 for synthetic outliers. Without ``augment`` the inputs are precomputed
-    features; with it they are images, the outliers among them are augmented, and the features
-    are computed for every batch.
+    network the scores need; no optimizer updates it); it stays in evaluation mode. Batches
+    are ``(inputs, targets)`` with target 1 for synthetic outliers. Without ``augment`` the
+    inputs are precomputed features; with it they are images, the outliers among them are
+    augmented, and the features are computed for every batch.
     """
 
     loss_growth_limit = LOSS_GROWTH_LIMIT
@@ -100,10 +101,12 @@ class _RejectionNet(AdversarialNet):
         self.augment = augment
         self.feature_layer = feature_layer
         self.pos_weight = pos_weight
-        kwargs.setdefault("iterator_train", LabelledBatches)
-        super().__init__(module, criterion=torch.nn.BCEWithLogitsLoss, **kwargs)
+        super().__init__(module, **kwargs)
 
-    def train_step(self, batch, **fit_params):
+    def optimizer_groups(self):
+        return {"optimizer": (("module",), {})}
+
+    def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         classifier = self.classifier_.eval()
         inputs, targets = batch
@@ -111,19 +114,18 @@ class _RejectionNet(AdversarialNet):
             outliers = targets > 0.5
             if bool(outliers.any()):
                 inputs = inputs.clone()
-                inputs[outliers] = self.augment(inputs[outliers], self._random)
+                inputs[outliers] = self.augment(inputs[outliers], self.random_generator)
             with torch.no_grad():
                 inputs = layer_features(classifier, inputs, self.feature_layer)
         logits = self.module_(inputs)
         pos_weight = torch.tensor(self.pos_weight, device=logits.device, dtype=logits.dtype)
         loss = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight)
-        self.optimizer_.zero_grad(set_to_none=True)
         loss.backward()
-        self.optimizer_.step()
         self.record_losses({"train_loss": loss})
         return {"loss": loss, "y_pred": logits}
 
 
+@fill_doc
 class DMRDetector(ClassifierDetector):
     """OOD detector trained on synthetic outliers from disentangled marginal representations.
 
@@ -217,16 +219,13 @@ class DMRDetector(ClassifierDetector):
     standardize : bool or "auto", default="auto"
         Standardize features before the classifier (the generator standardizes on its own).
         ``"auto"``: tables with the built-in classifier; not images, not a user classifier.
-    contamination : float in (0, 0.5], default=0.1
-        Expected fraction of outliers in the training data; sets ``offset_``.
+    %(contamination)s
     inference_batch_size : int, default=8192
         Rows scored at a time.
-    device : str, default="auto"
-        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    %(device)s
     random_state : int, RandomState instance or None, default=None
         Seeds the classifier, the generator (when its own is None), the synthesis and ``B``.
-    verbose : int, default=0
-        Print the losses of every epoch of each network.
+    %(verbose)s
 
     Attributes
     ----------
@@ -247,15 +246,10 @@ class DMRDetector(ClassifierDetector):
         Latent codes of the training samples, kept for :meth:`synthesize`.
     latent_labels_ : ndarray of shape (n_samples,)
         Their class indices.
-    offset_ : float
-        Threshold on ``score_samples``: the ``100 * contamination`` percentile of the training
-        scores.
-    input_mean_, input_scale_ : ndarray of shape (n_features_in_,)
-        Standardization statistics.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Feature names seen during fit, when X has string column names.
+    %(offset_)s
+    %(input_scaling_)s
+    %(n_features_in_)s
+    %(feature_names_in_)s
 
     See Also
     --------
@@ -404,9 +398,11 @@ class DMRDetector(ClassifierDetector):
                 return generator
         return generator.fit(X_raw)
 
-    def _fit_networks(
-        self, X: torch.Tensor, *, seed: int, device: torch.device, y: torch.Tensor
-    ) -> None:
+    _net_class = _RejectionNet
+
+    def _prepare_networks(self, X, y, *, seed: int, device: torch.device) -> None:
+        """Steps 1 to 5: the classifier, the generator, the latent statistics and the
+        synthetic outliers; what the rejection network then trains on."""
         self._emphasis_range()
         augments = self._augments()
         rng = np.random.RandomState(seed)
@@ -456,39 +452,62 @@ class DMRDetector(ClassifierDetector):
         hidden = self.rejection_hidden
         if hidden is None:
             hidden = 2048 if n_features >= 2048 else min(2048, max(64, 2 * n_features))
-        head = RejectionHead(n_features, hidden, generator=torch.Generator().manual_seed(seed))
-        augment = None
-        if augments:
-            shape = tuple(int(size) for size in self.input_shape)
-            low, high = float(X.min()), float(X.max())
-            augment = partial(augment_images, input_shape=shape, low=low, high=high)
-        self.net_ = _RejectionNet(
-            head,
-            partners={"classifier": classifier},
-            augment=augment,
-            feature_layer=self.feature_layer,
-            pos_weight=n_rows / n_synthetic,
-            seed=seed,
-            optimizer=torch.optim.SGD,
-            optimizer__momentum=self.momentum,
-            optimizer__nesterov=self.momentum > 0,
-            optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            device=str(device),
-            verbose=self.verbose,
-            callbacks=[
-                (
-                    "cosine",
-                    LRScheduler(
-                        policy=torch.optim.lr_scheduler.CosineAnnealingLR, T_max=self.max_epochs
-                    ),
-                )
-            ],
+        self.rejection_hidden_ = int(hidden)
+        self.pixel_range_ = (float(X.min()), float(X.max())) if augments else None
+        # Handed on to _build_networks and _training_data within this fit, then dropped.
+        self._fit_state_ = {"classifier": classifier, "data": (inputs, targets)}
+
+    def _build_networks(self, n_features: int, seed: int) -> dict[str, torch.nn.Module]:
+        fit_state = getattr(self, "_fit_state_", None)
+        if fit_state is not None:
+            classifier = fit_state["classifier"]
+        else:  # rebuilt to load a fitted detector's weights into
+            classifier = self._build_classifier(n_features, len(self.classes_), seed)
+        with torch.no_grad():
+            probe = torch.zeros(1, n_features, device=next(classifier.parameters()).device)
+            width = layer_features(classifier, probe, self.feature_layer).shape[1]
+        head = RejectionHead(
+            width, self.rejection_hidden_, generator=torch.Generator().manual_seed(seed)
         )
-        self.net_.fit(inputs, targets)
-        classifier.eval()
+        return {"module": head, "classifier": classifier}
+
+    def _net_params(self) -> dict:
+        augment = None
+        if self.pixel_range_ is not None:
+            low, high = self.pixel_range_
+            shape = tuple(int(size) for size in self.input_shape)
+            augment = partial(augment_images, input_shape=shape, low=low, high=high)
+        n_rows = self.latent_labels_.shape[0]
+        n_synthetic = n_rows if self.n_synthetic is None else int(self.n_synthetic)
+        return {
+            "augment": augment,
+            "feature_layer": self.feature_layer,
+            "pos_weight": n_rows / n_synthetic,
+        }
+
+    def _optimizer_params(self) -> dict:
+        return {
+            "optimizer": torch.optim.SGD,
+            "optimizer__momentum": self.momentum,
+            "optimizer__nesterov": self.momentum > 0,
+            "optimizer__weight_decay": self.weight_decay,
+        }
+
+    def _net_callbacks(self) -> list:
+        cosine = EveryOptimizerLRScheduler(
+            policy=torch.optim.lr_scheduler.CosineAnnealingLR, T_max=self.max_epochs
+        )
+        return [("cosine", cosine)]
+
+    def _training_data(self, X: torch.Tensor, y) -> tuple:
+        return self._fit_state_["data"]
+
+    def _train_networks(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        try:
+            super()._train_networks(X, y)
+        finally:
+            self.__dict__.pop("_fit_state_", None)
+        self.net_.classifier_.eval()
 
     def _features(self, classifier, X: torch.Tensor) -> torch.Tensor:
         """Frozen features of ``X`` in training precision, computed in bounded batches."""

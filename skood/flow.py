@@ -19,9 +19,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._training import AdversarialNet
-from .base import BaseDetector, IntegerWidths
-from .exceptions import TrainingDivergedError
+from ._docstrings import fill_doc
+from ._training import FiniteGradientNormClipping, MultiModuleNet
+from ._validation import ImageShape, IntegerWidths
+from .base import BaseDetector
 from .nn.realnvp import RealNVPImage, RealNVPTabular
 
 __all__ = ["ApproximateMassFlowDetector", "log_prob_and_gradient_norm"]
@@ -70,13 +71,19 @@ def log_prob_and_gradient_norm(
     return log_likelihood, gradient.flatten(1).norm(dim=1)
 
 
-class _FlowNet(AdversarialNet):
-    """Maximum-likelihood training of a flow with the approximate-mass penalty.
+class _FlowNet(MultiModuleNet):
+    """Maximum-likelihood training of a flow with the approximate-mass penalty, through
+    skorch's step closure (gradient clipping is a callback that sees its gradients).
 
     ``module_`` is the flow. ``train_loss`` is ``NLL + alpha * penalty``; the history also holds
     the NLL, the penalty and the mean per-sample input-gradient norm (penalised runs only: the
     vanilla flow skips the extra backward pass).
     """
+
+    divergence_advice = (
+        "Lower the learning rate (lr={lr:g} now) or max_grad_norm, use fewer coupling layers "
+        "or a smaller alpha, and make sure tables are standardized"
+    )
 
     def __init__(
         self,
@@ -84,25 +91,22 @@ class _FlowNet(AdversarialNet):
         *,
         alpha: float = 2.0,
         penalty: str = "batch_mean",
-        max_grad_norm: float | None = 100.0,
         dequantize: bool = False,
         **kwargs,
     ) -> None:
         self.alpha = alpha
         self.penalty = penalty
-        self.max_grad_norm = max_grad_norm
         self.dequantize = dequantize
         loss_names = ("nll", "penalty", "gradient_norm") if alpha > 0 else ("nll",)
-        super().__init__(module, partners={}, loss_names=loss_names, **kwargs)
+        super().__init__(module, loss_names=loss_names, **kwargs)
 
-    def train_step(self, batch, **fit_params):
+    def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         flow = self.module_
         log_prob = flow.log_prob
         if self.dequantize:
             # Fresh uniform dequantisation noise for every step, from the net's seeded stream.
-            noise = torch.rand(batch.shape, generator=self._random, device=batch.device)
-            log_prob = partial(flow.log_prob, noise=noise)
+            log_prob = partial(flow.log_prob, noise=self.rand(*batch.shape))
         losses = {}
         if self.alpha > 0:
             reduction = "mean" if self.penalty == "batch_mean" else "sum"
@@ -119,27 +123,12 @@ class _FlowNet(AdversarialNet):
             nll = -log_prob(batch).mean()
             loss = nll
         losses["nll"] = nll
-        self.optimizer_.zero_grad(set_to_none=True)
         loss.backward()
-        if self.max_grad_norm is not None:
-            total = torch.nn.utils.clip_grad_norm_(flow.parameters(), self.max_grad_norm)
-            losses["the parameter gradient norm"] = total
-        self.optimizer_.step()
         self.record_losses({"train_loss": loss, **losses})
-        return {"loss": loss}
-
-    def raise_divergence(self, quantity: str, value: float) -> None:
-        epoch = len(self.history)
-        batch = len(self.history[-1, "batches"]) if epoch else 0
-        lr = self.optimizer_.param_groups[0]["lr"]
-        raise TrainingDivergedError(
-            f"Training of the flow diverged at epoch {epoch}, batch {batch}: {quantity} became "
-            f"{value}. Lower the learning rate (lr={lr:g} now) or max_grad_norm, use fewer "
-            "coupling layers or a smaller alpha, and make sure tables are standardized; the "
-            "detector was left unfitted."
-        )
+        return {"loss": loss, "y_pred": None}
 
 
+@fill_doc
 class ApproximateMassFlowDetector(BaseDetector):
     """Normalizing-flow OOD detector trained and scored with the approximate mass.
 
@@ -212,31 +201,21 @@ class ApproximateMassFlowDetector(BaseDetector):
         Clip the norm of the parameter gradient of every step; None disables clipping.
     max_epochs : int, default=100
         Passes over the training data.
-    warm_start : bool, default=False
-        When True and the detector is fitted, ``fit`` trains the fitted networks for
-        ``max_epochs`` more epochs instead of building new ones: optimizer state, learning
-        rate decay and random streams carry on, so fits of 2 and then 3 epochs train as one
-        fit of 5. Between such fits only ``max_epochs``, ``verbose``, ``contamination``,
-        ``inference_batch_size``, ``random_state``, ``device`` (resolving to the same device)
-        and the scoring parameters may change; ``offset_`` is set again from the new fit's
-        data.
+    %(warm_start)s
     batch_size : int, default=256
         Rows per training step (the paper's image setting: 64). Changes the strength of the
         default batch-mean penalty.
     standardize : bool or "auto", default="auto"
         Standardize tables with the training mean and standard deviation (``"auto"`` and True);
         images must not be standardized (``"auto"`` leaves them alone; True is an error).
-    contamination : float in (0, 0.5], default=0.1
-        Expected fraction of outliers in the training data; sets ``offset_``.
+    %(contamination)s
     inference_batch_size : int, default=1024
         Rows scored at a time; scoring differentiates the flow, so memory grows with it.
-    device : str, default="auto"
-        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    %(device)s
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, batch order and dequantisation noise. Same seed, same data and CPU
         give identical scores.
-    verbose : int, default=0
-        When positive, print the losses and the duration of every epoch.
+    %(verbose)s
 
     Attributes
     ----------
@@ -246,17 +225,12 @@ class ApproximateMassFlowDetector(BaseDetector):
     history_ : skorch.history.History
         ``train_loss``, ``nll`` and, when ``alpha > 0``, ``penalty`` and ``gradient_norm`` (the
         mean per-sample ``||d log p(x)/dx||`` of the training batches), per batch and epoch.
-    offset_ : float
-        Threshold on ``score_samples``: the ``100 * contamination`` percentile of the training
-        scores.
-    input_mean_, input_scale_ : ndarray of shape (n_features_in_,)
-        Standardization statistics (zeros and ones for images).
+    %(offset_)s
+    %(input_scaling_)s
     dequantization_seed_ : int
         Seed of the scoring-time dequantisation noise (``n_dequantization_draws > 0``).
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Feature names seen during fit, when X has string column names.
+    %(n_features_in_)s
+    %(feature_names_in_)s
 
     See Also
     --------
@@ -303,7 +277,7 @@ class ApproximateMassFlowDetector(BaseDetector):
         "penalty": [StrOptions({"batch_mean", "per_sample"})],
         "n_couplings": [Interval(Integral, 1, None, closed="left")],
         "hidden_dims": [IntegerWidths()],
-        "input_shape": [tuple, list, None],
+        "input_shape": [ImageShape(), None],
         "n_scales": [Interval(Integral, 1, None, closed="left")],
         "n_blocks": [Interval(Integral, 0, None, closed="left")],
         "mid_channels": [Interval(Integral, 1, None, closed="left")],
@@ -374,15 +348,6 @@ class ApproximateMassFlowDetector(BaseDetector):
     def _is_image(self) -> bool:
         return self.input_shape is not None
 
-    def _image_shape(self, n_features: int) -> tuple[int, int, int]:
-        shape = tuple(int(size) for size in self.input_shape)
-        if len(shape) != 3 or min(shape) < 1 or math.prod(shape) != n_features:
-            raise ValueError(
-                f"input_shape={self.input_shape!r} must be (channels, height, width) with "
-                f"channels * height * width == n_features ({n_features})."
-            )
-        return shape
-
     def _pixel_bounds(self) -> tuple[float, float]:
         if len(self.pixel_range) != 2 or not self.pixel_range[1] > self.pixel_range[0]:
             raise ValueError(
@@ -400,10 +365,9 @@ class ApproximateMassFlowDetector(BaseDetector):
                 "pixel_range; set pixel_range to the scaling of X (e.g. (0, 1) or (0, 255))."
             )
 
-    def _validate_training_data(self, X, y):
-        X, targets = super()._validate_training_data(X, y)
+    def _validate_training_data(self, X, y, *, reset: bool = True):
+        X, targets = super()._validate_training_data(X, y, reset=reset)
         if self._is_image():
-            self._image_shape(X.shape[1])
             if self.standardize is True:
                 raise ValueError(
                     "standardize=True is not possible with input_shape: the image flow models "
@@ -423,22 +387,26 @@ class ApproximateMassFlowDetector(BaseDetector):
         return X, targets
 
     # ------------------------------------------------------------------ training
-    def _build_flow(self, n_features: int, seed: int) -> torch.nn.Module:
+    _net_class = _FlowNet
+
+    def _build_networks(self, n_features: int, seed: int) -> dict[str, torch.nn.Module]:
         init = torch.Generator().manual_seed(seed)
         if self._is_image():
-            return RealNVPImage(
+            flow = RealNVPImage(
                 self._image_shape(n_features),
                 n_scales=self.n_scales,
                 n_blocks=self.n_blocks,
                 mid_channels=self.mid_channels,
                 generator=init,
             )
-        return RealNVPTabular(
-            n_features,
-            n_couplings=self.n_couplings,
-            hidden_dims=tuple(self.hidden_dims),
-            generator=init,
-        )
+        else:
+            flow = RealNVPTabular(
+                n_features,
+                n_couplings=self.n_couplings,
+                hidden_dims=tuple(self.hidden_dims),
+                generator=init,
+            )
+        return {"module": flow}
 
     def _to_flow_space(self, X: torch.Tensor) -> torch.Tensor:
         """Pixels in ``pixel_range`` to [0, 1] for images; tables arrive standardized."""
@@ -447,29 +415,20 @@ class ApproximateMassFlowDetector(BaseDetector):
         low, high = self._pixel_bounds()
         return ((X - low) / (high - low)).clamp(0.0, 1.0)
 
-    def _fit_networks(self, X: torch.Tensor, *, seed: int, device: torch.device) -> None:
-        flow = self._build_flow(X.shape[1], seed)
+    def _prepare_networks(self, X, y, *, seed: int, device: torch.device) -> None:
         self.dequantization_seed_ = seed
-        self.net_ = _FlowNet(
-            flow,
-            alpha=self.alpha,
-            penalty=self.penalty,
-            max_grad_norm=self.max_grad_norm,
-            dequantize=self._is_image(),
-            seed=seed,
-            criterion=torch.nn.Identity,  # skorch wants one; train_step computes the loss
-            optimizer=torch.optim.Adam,
-            optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            device=str(device),
-            verbose=self.verbose,
-        )
-        self._train_networks(X)
 
-    def _train_networks(self, X: torch.Tensor) -> None:
-        self.net_.partial_fit(self._to_flow_space(X), None)
+    def _net_params(self) -> dict:
+        return {"alpha": self.alpha, "penalty": self.penalty, "dequantize": self._is_image()}
+
+    def _optimizer_params(self) -> dict:
+        return {"optimizer": torch.optim.Adam, "optimizer__weight_decay": self.weight_decay}
+
+    def _net_callbacks(self) -> list:
+        return [("gradient_clipping", FiniteGradientNormClipping(self.max_grad_norm))]
+
+    def _training_data(self, X: torch.Tensor, y) -> tuple:
+        return self._to_flow_space(X), None
 
     # ------------------------------------------------------------------ scoring
     def _log_jacobian(self) -> float:

@@ -9,140 +9,31 @@ Deep Generative Models", ICLR 2018.
 from __future__ import annotations
 
 import copy
-import math
-import threading
-import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+import torch.nn.functional as F
 from sklearn.cluster import KMeans
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
-from torch import nn
-from torch.func import jacfwd, jacrev, vmap
+from sklearn.utils.validation import check_is_fitted
 
-from ._training import LOSS_GROWTH_LIMIT, AdversarialNet, InMemoryBatches
-from .base import BaseDetector, IntegerWidths
-from .exceptions import TrainingDivergedError
+from ._docstrings import fill_doc
+from ._latent import LatentSpaceMixin
+from ._training import LOSS_GROWTH_LIMIT, MultiModuleNet
+from ._validation import Betas, ImageShape, IntegerWidths
+from .base import BaseDetector
 from .nn.gaussian import diagonal_normal_log_prob, standard_normal_log_prob
+from .nn.invgan import invgan_networks, running_statistics_kept
+from .nn.metric import metric_log_det
 from .nn.rbf import RBFVariance, rbf_bandwidths
 
 __all__ = ["InvGANDetector", "metric_log_det", "minmax_anomaly_score"]
 
-# Eigenvalue floor of the metric (spec: avoids log 0 should a metric be numerically singular).
-_EIGENVALUE_FLOOR = 1e-12
 # Floor on the batch variance of the codes inside the KL term: a collapsed coordinate gives a
 # large but finite penalty instead of log 0.
 _KL_VARIANCE_FLOOR = 1e-8
-# Numbers in one chunk of Jacobians (rows x outputs x latent), bounding scoring memory.
-_JACOBIAN_BUDGET = 2**24
-# Forward-mode AD levels are numbered process-wide, not per thread: two threads inside jacfwd at
-# once enter and exit each other's levels and fail. Reverse mode (jacrev), which is thread-safe,
-# is several times slower for InvGAN's shapes (latent codes narrower than the outputs) and
-# rounds differently, so the forward-mode sections take turns instead.
-_FORWARD_AD_LOCK = threading.Lock()
-_forward_ad_ready = False
-
-
-def _prepare_forward_ad() -> None:
-    """Load PyTorch's forward-mode decompositions once, without their deprecation warning.
-
-    The first dual tensor of a process imports them, and the import compiles them with
-    ``torch.jit.script``, which warns (a DeprecationWarning or FutureWarning, by version) in
-    the user's first ``score_samples``; under ``-W error`` that warning would be an error.
-    Called with ``_FORWARD_AD_LOCK`` held.
-    """
-    global _forward_ad_ready
-    if _forward_ad_ready:
-        return
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is")
-        from torch.autograd import forward_ad
-
-        # What the first dual tensor would call; absent from a PyTorch that loads nothing.
-        load = getattr(forward_ad, "_maybe_load_decompositions", None)
-        if load is not None:
-            load()
-    _forward_ad_ready = True
-
-
-# ---------------------------------------------------------------------- likelihood
-def _log_det_positive_definite(metric: torch.Tensor) -> torch.Tensor:
-    """``log det`` of a batch of symmetric positive-definite matrices, as the sum of the logs
-    of their eigenvalues (the paper's form, which neither overflows nor underflows)."""
-    return torch.linalg.eigvalsh(metric).clamp_min(_EIGENVALUE_FLOOR).log().sum(-1)
-
-
-def metric_log_det(
-    z: torch.Tensor,
-    functions: Sequence[nn.Module | Callable[[torch.Tensor], torch.Tensor]],
-    *,
-    mode: str = "forward",
-    chunk_size: int | None = None,
-) -> torch.Tensor:
-    """``log det(sum_f J_f(z)^T J_f(z))`` for every row of ``z``, batched with ``torch.func``.
-
-    InvGAN's metric is ``M(z) = J_g^T J_g + J_sigma^T J_sigma``, which is ``J^T J`` for the
-    Jacobian ``J`` of the concatenation ``[g(z), sigma(z)]``: one ``vmap`` of one Jacobian
-    transform gives both. ``M`` is formed and decomposed in float64.
-
-    Parameters
-    ----------
-    z : torch.Tensor of shape (n, d)
-        Latent codes.
-    functions : sequence of callables
-        Each maps a batch ``(m, d)`` to ``(m, D_f)`` row by row (modules in eval mode: a
-        normalisation layer must use its running statistics).
-    mode : {"forward", "reverse"}, default="forward"
-        ``"forward"`` (``jacfwd``: ``d`` Jacobian-vector products) is the fast choice when
-        ``d`` is smaller than the total output width, as for a generator; ``"reverse"``
-        (``jacrev``: one vector-Jacobian product per output) is kept for comparison. Threads
-        take turns in forward mode, whose AD levels are shared by the whole process.
-    chunk_size : int, optional
-        Rows whose Jacobians are held in memory at once; by default about 16 million numbers.
-
-    Returns
-    -------
-    log_det : torch.Tensor of shape (n,), float64
-        Differentiable with respect to the networks' parameters under grad mode, so that it
-        then holds every chunk's graph; call it under ``torch.no_grad()`` (as scoring does)
-        to keep memory bounded by ``chunk_size``.
-    """
-    if mode not in ("forward", "reverse"):
-        raise ValueError(f"mode must be 'forward' or 'reverse', got {mode!r}.")
-    functions = list(functions)
-
-    def stacked(code: torch.Tensor) -> torch.Tensor:
-        row = code.unsqueeze(0)
-        return torch.cat([function(row)[0] for function in functions])
-
-    transform = jacfwd if mode == "forward" else jacrev
-    batched = vmap(transform(stacked))
-    n_rows, latent_dim = z.shape
-    if chunk_size is None:
-        width = sum(int(function(z[:1]).shape[1]) for function in functions)
-        chunk_size = max(1, _JACOBIAN_BUDGET // (width * latent_dim))
-        if mode == "reverse":
-            # Reverse mode keeps one backward pass per output of every row of a chunk alive.
-            chunk_size = max(1, chunk_size // width)
-    pieces = []
-    for start in range(0, n_rows, chunk_size):
-        if mode == "forward":
-            with _FORWARD_AD_LOCK:
-                _prepare_forward_ad()
-                jacobian = batched(z[start : start + chunk_size])
-        else:
-            jacobian = batched(z[start : start + chunk_size])
-        jacobian = jacobian.double()  # (m, D_total, d)
-        pieces.append(_log_det_positive_definite(jacobian.mT @ jacobian))
-    if not pieces:
-        return torch.zeros(0, dtype=torch.float64, device=z.device)
-    return torch.cat(pieces)
 
 
 def minmax_anomaly_score(scores) -> np.ndarray:
@@ -179,120 +70,8 @@ def minmax_anomaly_score(scores) -> np.ndarray:
     return (high - scores) / (high - low)
 
 
-# ---------------------------------------------------------------------- networks
-def _initialise(module: nn.Module, generator: torch.Generator) -> nn.Module:
-    """PyTorch's default bounds (uniform, ``1 / sqrt(fan_in)``) for every linear and
-    convolution layer, drawn from ``generator``: a fit depends on its seed only."""
-    for layer in module.modules():
-        if isinstance(layer, nn.Linear | nn.Conv2d | nn.ConvTranspose2d):
-            fan_in, _ = nn.init._calculate_fan_in_and_fan_out(layer.weight)
-            bound = 1.0 / math.sqrt(fan_in)
-            with torch.no_grad():
-                layer.weight.uniform_(-bound, bound, generator=generator)
-                if layer.bias is not None:
-                    layer.bias.uniform_(-bound, bound, generator=generator)
-    return module
-
-
-def _mlp(widths: Sequence[int], batch_norm: bool) -> nn.Sequential:
-    """Linear layers with (BatchNorm and) ReLU between them and a linear output (Appendix B)."""
-    layers: list[nn.Module] = []
-    for width_in, width_out in zip(widths[:-2], widths[1:-1], strict=True):
-        layers.append(nn.Linear(width_in, width_out))
-        if batch_norm:
-            layers.append(nn.BatchNorm1d(width_out))
-        layers.append(nn.ReLU())
-    layers.append(nn.Linear(widths[-2], widths[-1]))
-    return nn.Sequential(*layers)
-
-
-class _ConvGenerator(nn.Module):
-    """Appendix A generator: FC to 128 x (H/8) x (W/8), three 4x4 stride-2 transposed
-    convolutions (128, 64, C channels) with ReLU between them and tanh at the end."""
-
-    def __init__(self, latent_dim: int, input_shape: Sequence[int]) -> None:
-        super().__init__()
-        channels, height, width = input_shape
-        self.start = (128, height // 8, width // 8)
-        self.project = nn.Linear(latent_dim, math.prod(self.start))
-        self.layers = nn.Sequential(
-            nn.ReLU(),
-            nn.ConvTranspose2d(128, 128, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.ConvTranspose2d(64, channels, 4, stride=2, padding=1),
-            nn.Tanh(),
-        )
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.layers(self.project(z).view(-1, *self.start)).flatten(1)
-
-
-class _ConvNetwork(nn.Module):
-    """Appendix A discriminator and inference body: three 4x4 stride-2 convolutions (64, 128,
-    128 channels) with ReLU, then a linear head of ``out_features`` (1 logit or the code)."""
-
-    def __init__(self, input_shape: Sequence[int], out_features: int) -> None:
-        super().__init__()
-        channels, height, width = input_shape
-        self.input_shape = tuple(input_shape)
-        self.body = nn.Sequential(
-            nn.Conv2d(channels, 64, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(64, 128, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(128, 128, 4, stride=2, padding=1),
-            nn.ReLU(),
-        )
-        self.head = nn.Linear(128 * (height // 8) * (width // 8), out_features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x.view(-1, *self.input_shape)).flatten(1))
-
-
-@contextmanager
-def _running_statistics_kept(module: nn.Module) -> Iterator[None]:
-    """Restore the running statistics of ``module``'s normalisation layers on exit.
-
-    The inference network encodes real rows when scoring, in evaluation mode, so its running
-    BatchNorm statistics must describe real rows; the cycle step passes generated batches
-    through it (normalised with their own batch statistics), and those must not leak into the
-    running ones.
-    """
-    saved = [
-        (buffer, buffer.clone())
-        for layer in module.modules()
-        if isinstance(layer, nn.modules.batchnorm._BatchNorm)
-        for buffer in layer.buffers()
-    ]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for buffer, value in saved:
-                buffer.copy_(value)
-
-
-class _NoSingletonBatches(InMemoryBatches):
-    """In-memory batches whose last batch joins the one before when it would hold one row:
-    BatchNorm and the batch variance of the KL term need at least two rows."""
-
-    def __iter__(self):
-        previous = None
-        for batch in super().__iter__():
-            if previous is not None:
-                if len(batch) < 2:
-                    previous = torch.cat([previous, batch])
-                    continue
-                yield previous
-            previous = batch
-        if previous is not None:
-            yield previous
-
-
 # ---------------------------------------------------------------------- training
-class _InvGANNet(AdversarialNet):
+class _InvGANNet(MultiModuleNet):
     """The four updates of Algorithm 1 per batch: discriminator, generator, (h, W) on
     ``L_{h,sigma}``, then (h, g) on the cycle term.
 
@@ -304,48 +83,42 @@ class _InvGANNet(AdversarialNet):
 
     # The discriminator's binary cross-entropy starts near log 4 whatever the data.
     loss_growth_limit = LOSS_GROWTH_LIMIT
+    divergence_advice = (
+        "Lower lr (now {net.lr:g}) or lr_inference (now {net.lr_inference:g}), standardize "
+        "the inputs, or raise precision_floor (it bounds how small sigma can get)"
+    )
 
     def __init__(
         self,
         module,
         *,
         latent_dim: int,
-        betas: tuple[float, float] = (0.5, 0.999),
         lr_inference: float = 1e-3,
         saturating: bool = False,
         lambda_cycle: float = 1.0,
         **kwargs,
     ) -> None:
         self.latent_dim = latent_dim
-        self.betas = betas
         self.lr_inference = lr_inference
         self.saturating = saturating
         self.lambda_cycle = lambda_cycle
+        # BatchNorm and the batch variance of the KL term need at least two rows per batch.
+        kwargs.setdefault("iterator_train__min_rows", 2)
         super().__init__(
-            module,
-            loss_names=("generator_loss", "inference_loss", "kl", "cycle_loss"),
-            criterion=nn.BCEWithLogitsLoss,
-            **kwargs,
+            module, loss_names=("generator_loss", "inference_loss", "kl", "cycle_loss"), **kwargs
         )
 
-    def initialize_optimizer(self, *args, **kwargs):
-        groups = {
-            "optimizer_": (list(self.module_.named_parameters()), self.lr),
-            "optimizer_discriminator_": (list(self.discriminator_.named_parameters()), self.lr),
-            "optimizer_inference_": (
-                [*self.inference_.named_parameters(), *self.variance_.named_parameters()],
-                self.lr_inference,
-            ),
+    def optimizer_groups(self):
+        return {
+            "optimizer": (("module",), {}),
+            "optimizer_discriminator": (("discriminator",), {}),
+            "optimizer_inference": (("inference", "variance"), {"lr": self.lr_inference}),
         }
-        for attribute, (named, lr) in groups.items():
-            params, options = self.get_params_for_optimizer("optimizer", named)
-            options = {**options, "lr": lr, "betas": self.betas}
-            setattr(self, attribute, self.optimizer(*params, **options))
-        return self
 
-    def _bce(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
+    @staticmethod
+    def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
         target = torch.ones_like(logits) if real else torch.zeros_like(logits)
-        return self.criterion_(logits, target)
+        return F.binary_cross_entropy_with_logits(logits, target)
 
     def train_step(self, batch, **fit_params):
         self._set_training(True)
@@ -360,9 +133,7 @@ class _InvGANNet(AdversarialNet):
         critic_loss = self._bce(critic(x).squeeze(-1), True) + self._bce(
             critic(fake).squeeze(-1), False
         )
-        self.optimizer_discriminator_.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        self.optimizer_discriminator_.step()
+        self.step_optimizers(critic_loss, ["optimizer_discriminator"], batch)
 
         # 2. Generator through a frozen discriminator, fresh codes.
         critic.requires_grad_(False)
@@ -373,9 +144,7 @@ class _InvGANNet(AdversarialNet):
                 generator_loss = -self._bce(logits, False)
             else:
                 generator_loss = self._bce(logits, True)
-            self.optimizer_.zero_grad(set_to_none=True)
-            generator_loss.backward()
-            self.optimizer_.step()
+            self.step_optimizers(generator_loss, ["optimizer"], batch)
         finally:
             critic.requires_grad_(True)
 
@@ -392,22 +161,19 @@ class _InvGANNet(AdversarialNet):
             code_variance = codes.var(0, unbiased=False).clamp_min(_KL_VARIANCE_FLOOR)
             kl = 0.5 * (code_mean.pow(2) + code_variance - 1 - code_variance.log()).sum()
             inference_loss = kl - reconstruction
-            self.optimizer_inference_.zero_grad(set_to_none=True)
-            inference_loss.backward()
-            self.optimizer_inference_.step()
+            self.step_optimizers(inference_loss, ["optimizer_inference"], batch)
         finally:
             generator.requires_grad_(True)
             generator.train()
 
         # 4. Cycle: z -> g(z) -> h(g(z)) back to z, updating g and h.
         codes = self.randn(n_rows, self.latent_dim)
-        with _running_statistics_kept(inference):
+        with running_statistics_kept(inference):
             cycle_loss = (codes - inference(generator(codes))).pow(2).sum(1).mean()
-            self.optimizer_.zero_grad(set_to_none=True)
-            self.optimizer_inference_.zero_grad(set_to_none=True)
-            (self.lambda_cycle * cycle_loss).backward()
-        self.optimizer_.step()
-        self.optimizer_inference_.step()
+            # The running statistics are buffers: the optimizers' steps do not touch them.
+            self.step_optimizers(
+                self.lambda_cycle * cycle_loss, ["optimizer", "optimizer_inference"], batch
+            )
 
         self.record_losses(
             {
@@ -420,19 +186,33 @@ class _InvGANNet(AdversarialNet):
         )
         return {"loss": critic_loss}
 
-    def raise_divergence(self, quantity: str, value: float) -> None:
-        epoch = len(self.history)
-        batch = len(self.history[-1, "batches"]) if epoch else 0
-        raise TrainingDivergedError(
-            f"InvGAN training diverged at epoch {epoch}, batch {batch}: {quantity} became "
-            f"{value}. Lower lr (now {self.lr:g}) or lr_inference (now {self.lr_inference:g}), "
-            "standardize the inputs, or raise precision_floor (it bounds how small sigma "
-            "can get); the detector was left unfitted."
-        )
+
+class _VarianceRefitNet(MultiModuleNet):
+    """``sigma``'s RBF weights ``W`` fitted alone on the data term of ``L_{h,sigma}``.
+
+    ``module_`` is the RBF network; batches are ``(codes, squared residuals)`` of the training
+    rows under the frozen ``g`` and ``h``, so the data term depends on ``W`` only through the
+    precisions ``beta = v(z) @ (W ** 2).T + floor`` at the fixed codes.
+    """
+
+    divergence_advice = (
+        "InvGAN's variance network diverged while refitted to the training codes "
+        "(kmeans_on='encoded'): lower lr_inference (now {lr:g}) or raise precision_floor"
+    )
+
+    def train_step_single(self, batch, **fit_params):
+        codes, squared_residuals = batch
+        precision = self.module_.precision(codes)
+        # -(data term): 1/2 r^2 / sigma^2 + log sigma, with log sigma = -1/2 log beta.
+        loss = (0.5 * squared_residuals * precision - 0.5 * precision.log()).sum(1).mean()
+        loss.backward()
+        self.record_losses({"train_loss": loss})
+        return {"loss": loss, "y_pred": precision}
 
 
 # ---------------------------------------------------------------------- detector
-class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDetector):
+@fill_doc
+class InvGANDetector(LatentSpaceMixin, BaseDetector):
     """Outlier detector scoring samples by the implicit likelihood of a GAN (InvGAN).
 
     A GAN (generator ``g``, discriminator) is trained together with an inference network ``h``
@@ -519,31 +299,21 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
     max_epochs : int, default=300
         Passes over the training data (the paper's setting for Arrhythmia, about 2,000 steps
         on its 226 training rows; use fewer for large data).
-    warm_start : bool, default=False
-        When True and the detector is fitted, ``fit`` trains the fitted networks for
-        ``max_epochs`` more epochs instead of building new ones: optimizer state, learning
-        rate decay and random streams carry on, so fits of 2 and then 3 epochs train as one
-        fit of 5. Between such fits only ``max_epochs``, ``verbose``, ``contamination``,
-        ``inference_batch_size``, ``random_state``, ``device`` (resolving to the same device)
-        and the scoring parameters may change; ``offset_`` is set again from the new fit's
-        data.
+    %(warm_start)s
     batch_size : int, default=32
         Rows per training step (at least 2 are needed, for BatchNorm and the batch KL term).
     standardize : bool or "auto", default="auto"
         Standardize features with the training mean and standard deviation inside the
         detector. ``"auto"`` standardizes tables and leaves images as they are.
-    contamination : float in (0, 0.5], default=0.1
-        Expected fraction of outliers in the training data; sets ``offset_``.
+    %(contamination)s
     inference_batch_size : int, default=1024
         Rows converted and scored at a time. Scoring holds the ``(2 * n_features) x d``
         Jacobian of every row of a chunk, so memory grows with it.
-    device : str, default="auto"
-        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    %(device)s
     random_state : int, RandomState instance or None, default=None
         Seeds the K-means centres, weight initialisation, latent sampling and batch order.
         Same seed, same data and CPU give identical scores.
-    verbose : int, default=0
-        When positive, print a table of the losses and the duration of every epoch.
+    %(verbose)s
 
     Attributes
     ----------
@@ -565,15 +335,10 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         RBF bandwidths ``lambda_k``.
     n_centres_ : int
         The number of centres used.
-    offset_ : float
-        Threshold on ``score_samples``: the ``100 * contamination`` percentile of the training
-        scores.
-    input_mean_, input_scale_ : ndarray of shape (n_features_in_,)
-        Standardization statistics (zeros and ones when ``standardize=False``).
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Feature names seen during fit, when X has string column names.
+    %(offset_)s
+    %(input_scaling_)s
+    %(n_features_in_)s
+    %(feature_names_in_)s
 
     See Also
     --------
@@ -608,7 +373,7 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         "latent_dim": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "hidden_dims": [IntegerWidths()],
         "batch_norm": ["boolean"],
-        "input_shape": [tuple, list, None],
+        "input_shape": [ImageShape(), None],
         "n_centres": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
         "bandwidth": [Interval(Real, 0, None, closed="neither")],
         "n_kmeans_samples": [Interval(Integral, 2, None, closed="left")],
@@ -618,12 +383,14 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         "saturating": ["boolean"],
         "lambda_cycle": [Interval(Real, 0, None, closed="left")],
         "lr_inference": [Interval(Real, 0, None, closed="neither")],
-        "betas": [tuple, list],
+        "betas": [Betas()],
         "lr_decay": [Interval(Real, 0, 1, closed="right")],
     }
 
     _scoring_parameters = ("score_type",)
     _supports_warm_start = True
+    # Three stride-2 layers (Appendix A).
+    _image_side_multiple = 8
     # The image generator ends in tanh (Appendix A).
     _pixel_range = (-1.0, 1.0)
 
@@ -711,20 +478,6 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
             )
         return latent_dim, n_centres
 
-    def _image_shape(self, n_features: int) -> tuple[int, int, int]:
-        shape = tuple(int(size) for size in self.input_shape)
-        if len(shape) != 3 or min(shape) < 1 or math.prod(shape) != n_features:
-            raise ValueError(
-                f"input_shape={self.input_shape!r} must be (channels, height, width) with "
-                f"channels * height * width == n_features ({n_features})."
-            )
-        if shape[1] % 8 or shape[2] % 8:
-            raise ValueError(
-                f"input_shape={tuple(shape)}: the image networks need sides divisible by 8 "
-                "(three stride-2 layers); zero-pad the images (MNIST: 28 -> 32)."
-            )
-        return shape
-
     def _check_training_rows(self, X: np.ndarray) -> None:
         _, n_centres = self._resolved_sizes(X.shape[1])
         if self.kmeans_on != "encoded":
@@ -750,20 +503,6 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
                 "or kmeans_on='prior'."
             )
 
-    def _validate_training_data(self, X, y):
-        X, targets = super()._validate_training_data(X, y)
-        if self.input_shape is not None:
-            self._image_shape(X.shape[1])
-        else:
-            hidden = tuple(self.hidden_dims)
-            if not hidden or any(not isinstance(w, Integral) or w < 1 for w in hidden):
-                raise ValueError(
-                    f"hidden_dims must hold positive integer widths, got {self.hidden_dims!r}."
-                )
-        if len(self.betas) != 2:
-            raise ValueError(f"betas must be a pair of floats, got {self.betas!r}.")
-        return X, targets
-
     # ------------------------------------------------------------------ training
     def _fit_centres(self, points: np.ndarray, n_centres: int, seed: int):
         """K-means centres of ``points`` and their bandwidths (Algorithm 1, line 3)."""
@@ -777,85 +516,69 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         )
         return centres, bandwidths
 
-    def _build_networks(self, n_features: int, latent_dim: int, centres, bandwidths, seed: int):
-        init = torch.Generator().manual_seed(seed)
-        # Layers draw their default initialisation from the global generator when built; they
-        # are re-initialised from ``init`` below, and the global state is restored.
-        with torch.random.fork_rng(devices=[]):
-            if self.input_shape is None:
-                hidden = [int(width) for width in self.hidden_dims]
-                norm = bool(self.batch_norm)
-                generator = _mlp([latent_dim, *hidden[::-1], n_features], norm)
-                critic = _mlp([n_features, *hidden, 1], norm)
-                inference = _mlp([n_features, *hidden, latent_dim], norm)
-            else:
-                shape = self._image_shape(n_features)
-                generator = _ConvGenerator(latent_dim, shape)
-                critic = _ConvNetwork(shape, 1)
-                inference = _ConvNetwork(shape, latent_dim)
-        for network in (generator, critic, inference):
-            _initialise(network, init)
-        variance = RBFVariance(
-            centres, bandwidths, n_features, floor=self.precision_floor, generator=init
-        )
-        return generator, critic, inference, variance
+    _net_class = _InvGANNet
 
-    def _fit_networks(self, X: torch.Tensor, *, seed: int, device: torch.device) -> None:
-        n_features = X.shape[1]
-        latent_dim, n_centres = self._resolved_sizes(n_features)
+    def _prepare_networks(self, X, y, *, seed: int, device: torch.device) -> None:
+        """The sizes, and the RBF centres of prior samples (Algorithm 1, line 3)."""
+        latent_dim, n_centres = self._resolved_sizes(X.shape[1])
         prior = check_random_state(seed).standard_normal((self.n_kmeans_samples, latent_dim))
         centres, bandwidths = self._fit_centres(prior, n_centres, seed)
-        generator, critic, inference, variance = self._build_networks(
-            n_features, latent_dim, centres, bandwidths, seed
-        )
-        partners = {"discriminator": critic, "inference": inference, "variance": variance}
-        if self.kmeans_on == "encoded":
-            # The sigma refitted to the codes after training, beside the one Algorithm 1
-            # trains (which a warm-started fit trains further): registered with the net now, so
-            # that it moves and pickles with it, and overwritten in place by every refit.
-            partners["encoded_variance"] = copy.deepcopy(variance)
-        self.net_ = _InvGANNet(
-            generator,
-            partners=partners,
-            latent_dim=latent_dim,
-            betas=tuple(float(beta) for beta in self.betas),
-            lr_inference=self.lr_inference,
-            saturating=self.saturating,
-            lambda_cycle=self.lambda_cycle,
-            lr_decay=self.lr_decay,
-            seed=seed,
-            optimizer=torch.optim.Adam,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            iterator_train=_NoSingletonBatches,
-            device=str(device),
-            verbose=self.verbose,
-        )
         self.latent_dim_ = latent_dim
         self.n_centres_ = n_centres
         self.centres_ = centres.numpy()
         self.bandwidths_ = bandwidths.numpy()
-        self._train_networks(X)
 
-    def _train_networks(self, X: torch.Tensor) -> None:
-        self.net_.partial_fit(X, None)
-        for name in self.net_._modules:
-            # Running statistics from now on, for scoring in place (images) as for the copies.
-            getattr(self.net_, name + "_").eval()
+    def _build_networks(self, n_features: int, seed: int) -> dict[str, torch.nn.Module]:
+        init = torch.Generator().manual_seed(seed)
+        generator, critic, inference = invgan_networks(
+            n_features,
+            self.latent_dim_,
+            hidden_dims=self.hidden_dims,
+            batch_norm=self.batch_norm,
+            input_shape=self._image_shape(n_features),
+            generator=init,
+        )
+        variance = RBFVariance(
+            torch.as_tensor(self.centres_),
+            torch.as_tensor(self.bandwidths_),
+            n_features,
+            floor=self.precision_floor,
+            generator=init,
+        )
+        networks = {
+            "module": generator,
+            "discriminator": critic,
+            "inference": inference,
+            "variance": variance,
+        }
         if self.kmeans_on == "encoded":
-            centres, bandwidths = self._refit_variance_on_codes(
-                X, self.n_centres_, seed=self.net_.seed
-            )
-            self.centres_ = centres.numpy()
-            self.bandwidths_ = bandwidths.numpy()
+            # The sigma refitted to the codes after training, beside the one Algorithm 1
+            # trains (which a warm-started fit trains further): registered with the net now, so
+            # that it moves and pickles with it, and overwritten in place by every refit.
+            networks["encoded_variance"] = copy.deepcopy(variance)
+        return networks
 
-    def _refit_variance_on_codes(self, X: torch.Tensor, n_centres: int, *, seed: int):
+    def _net_params(self) -> dict:
+        return {
+            "latent_dim": self.latent_dim_,
+            "lr_inference": self.lr_inference,
+            "saturating": self.saturating,
+            "lambda_cycle": self.lambda_cycle,
+        }
+
+    def _after_training(self, X: torch.Tensor) -> None:
+        for network in self.net_.networks().values():
+            # Running statistics from now on, for scoring in place (images) as for the copies.
+            network.eval()
+        if self.kmeans_on == "encoded":
+            self._refit_variance_on_codes(X)
+
+    def _refit_variance_on_codes(self, X: torch.Tensor) -> None:
         """Replace ``sigma`` by one centred on the training codes, its ``W`` fitted alone.
 
         With ``g`` and ``h`` frozen, the data term of ``L_{h,sigma}`` depends on ``W`` only
-        through the precisions ``beta = v(z) @ (W ** 2).T + floor`` at the fixed codes
-        ``z = h(x)``, so the codes and squared residuals are computed once.
+        through the precisions at the fixed codes ``z = h(x)``, so the codes and squared
+        residuals are computed once and a :class:`_VarianceRefitNet` fits ``W`` on them.
         """
         generator, inference = self.net_.module_, self.net_.inference_
         code_chunks, residual_chunks = [], []
@@ -867,15 +590,17 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         # Distinct rows can still share a code: rows closer than float32's resolution once
         # standardized (1 and 0 beside 1e7, say) reach the networks as the same row.
         n_codes = torch.unique(codes, dim=0).shape[0]
-        if n_codes <= n_centres:
+        if n_codes <= self.n_centres_:
             raise ValueError(
                 f"kmeans_on='encoded' clusters the codes of the training rows into "
-                f"n_centres={n_centres} centres and needs more distinct codes than centres, but "
-                f"the {X.shape[0]} rows encode to only {n_codes} distinct codes (rows closer "
-                "than float32's resolution once standardized encode alike). Use more distinct "
-                "rows, a smaller n_centres (at least latent_dim + 1) or kmeans_on='prior'."
+                f"n_centres={self.n_centres_} centres and needs more distinct codes than "
+                f"centres, but the {X.shape[0]} rows encode to only {n_codes} distinct codes "
+                "(rows closer than float32's resolution once standardized encode alike). Use "
+                "more distinct rows, a smaller n_centres (at least latent_dim + 1) or "
+                "kmeans_on='prior'."
             )
-        centres, bandwidths = self._fit_centres(codes.double().cpu().numpy(), n_centres, seed)
+        seed = self.net_.seed
+        centres, bandwidths = self._fit_centres(codes.double().cpu().numpy(), self.n_centres_, seed)
         init = torch.Generator().manual_seed(seed + 1)
         variance = RBFVariance(
             centres, bandwidths, X.shape[1], floor=self.precision_floor, generator=init
@@ -888,36 +613,22 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
             mean_precision = (variance.precision(codes) - self.precision_floor).mean(0)
             target = 1.0 / squared_residuals.mean(0).clamp_min(self.precision_floor)
             variance.weight.mul_((target / mean_precision).sqrt()[:, None])
-        optimizer = torch.optim.Adam(
-            variance.parameters(),
+        refit = self._make_net(
+            {"module": variance},
+            seed=seed + 2,
+            device=X.device,
+            net_class=_VarianceRefitNet,
             lr=self.lr_inference,
-            betas=tuple(float(beta) for beta in self.betas),
+            # As many epochs as the networks have trained (over all warm-started fits), so
+            # that a continued fit refits exactly as one longer fit does.
+            max_epochs=len(self.net_.history),
+            callbacks=[],
+            verbose=0,
         )
-        order = torch.Generator().manual_seed(seed + 2)
-        n_rows = X.shape[0]
-        # As many epochs as the networks have trained (over all warm-started fits), so that a
-        # continued fit refits exactly as one longer fit does.
-        for epoch in range(len(self.net_.history)):
-            losses = []
-            for rows in torch.randperm(n_rows, generator=order).split(self.batch_size):
-                precision = variance.precision(codes[rows])
-                # -(data term): 1/2 r^2 / sigma^2 + log sigma, with log sigma = -1/2 log beta.
-                loss = (0.5 * squared_residuals[rows] * precision - 0.5 * precision.log()).sum(1)
-                loss = loss.mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                losses.append(loss.detach())
-            epoch_loss = float(torch.stack(losses).mean())
-            if not math.isfinite(epoch_loss):
-                raise TrainingDivergedError(
-                    f"InvGAN's variance network diverged while refitted to the training codes "
-                    f"(kmeans_on='encoded'), epoch {epoch + 1}: its loss became {epoch_loss}. "
-                    f"Lower lr_inference (now {self.lr_inference:g}) or raise precision_floor; "
-                    "the detector was left unfitted."
-                )
+        refit.partial_fit(codes, squared_residuals)
         self.net_.encoded_variance_.load_state_dict(variance.state_dict())
-        return centres, bandwidths
+        self.centres_ = centres.numpy()
+        self.bandwidths_ = bandwidths.numpy()
 
     @staticmethod
     def _scoring_variance(networks: dict) -> torch.nn.Module:
@@ -964,53 +675,21 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
 
     # ------------------------------------------------------------------ latent space
     @property
-    def _n_features_out(self) -> int:
-        # Output width of transform, used by get_feature_names_out.
+    def _fitted_latent_dim(self) -> int:
         return self.latent_dim_
 
-    def transform(self, X):
-        """Latent codes ``z = h(x)`` of the inference network.
+    def _encode(self, X: torch.Tensor, networks: dict) -> torch.Tensor:
+        return networks["inference"](X)
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples to encode.
+    def _decode(self, latents: torch.Tensor, networks: dict) -> torch.Tensor:
+        return networks["module"](latents)
 
-        Returns
-        -------
-        latents : ndarray of shape (n_samples, latent_dim_)
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return self._map_batches(X, lambda batch, networks: networks["inference"](batch))
-
-    def _check_latents(self, Z) -> np.ndarray:
-        latents = check_array(Z, dtype=[np.float64, np.float32])
-        if latents.shape[1] != self.latent_dim_:
-            raise ValueError(
-                f"X has {latents.shape[1]} latent coordinates, but {type(self).__name__} "
-                f"has latent_dim_={self.latent_dim_}."
-            )
-        return latents
-
-    def inverse_transform(self, X):
-        """Generator means ``g(z)`` of latent codes, in the original feature units.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, latent_dim_)
-            Latent codes, as returned by :meth:`transform`.
-
-        Returns
-        -------
-        samples : ndarray of shape (n_samples, n_features_in_)
-        """
-        check_is_fitted(self)
-        latents = self._check_latents(X)
-        means = self._map_batches(
-            latents, lambda batch, networks: networks["module"](batch), standardize=False
+    def _noise_scale(self, latents: np.ndarray) -> np.ndarray:
+        return self._map_batches(
+            latents,
+            lambda batch, networks: self._scoring_variance(networks)(batch),
+            standardize=False,
         )
-        return self._unstandardize(means)
 
     def latent_std(self, X) -> np.ndarray:
         """Standard deviations ``sigma(z)`` of the stochastic generator at latent codes.
@@ -1027,12 +706,7 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
             ``input_scale_`` for the original units); large away from the training codes.
         """
         check_is_fitted(self)
-        latents = self._check_latents(X)
-        return self._map_batches(
-            latents,
-            lambda batch, networks: self._scoring_variance(networks)(batch),
-            standardize=False,
-        )
+        return self._noise_scale(self._check_latents(X))
 
     def sample(self, n_samples: int = 1, *, noise: bool = True, random_state=None) -> np.ndarray:
         """Draw from the stochastic generator ``f(z) = g(z) + sigma(z) * eps``.
@@ -1051,19 +725,4 @@ class InvGANDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDete
         samples : ndarray of shape (n_samples, n_features_in_)
             Samples in the original feature units.
         """
-        check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
-        rng = check_random_state(random_state)
-        latents = rng.standard_normal((n_samples, self.latent_dim_))
-        means = self._map_batches(
-            latents, lambda batch, networks: networks["module"](batch), standardize=False
-        )
-        if noise:
-            std = self._map_batches(
-                latents,
-                lambda batch, networks: self._scoring_variance(networks)(batch),
-                standardize=False,
-            )
-            means = means + std * rng.standard_normal(means.shape)
-        return self._unstandardize(means)
+        return self._sample(n_samples, random_state, noise=noise)

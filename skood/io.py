@@ -23,7 +23,6 @@ Requires ``safetensors``: ``pip install "skood[io]"``. See ``docs/persistence.md
 
 from __future__ import annotations
 
-import copy
 import functools
 import hashlib
 import io as _bytes_io
@@ -40,23 +39,20 @@ from typing import IO, Any
 import numpy as np
 import torch
 from sklearn.utils._param_validation import InvalidParameterError
-from skorch.callbacks import LRScheduler
 from skorch.dataset import Dataset
 from skorch.exceptions import DeviceWarning
 from skorch.history import History
 from skorch.net import NeuralNet
 
-from ._supervised import LabelledBatches, _ClassifierNet
-from ._training import InMemoryBatches
+from ._training import EveryOptimizerLRScheduler, FiniteGradientNormClipping, InMemoryBatches
 from ._versioning import compared_versions, recorded_versions, warn_if_inconsistent
-from .autoencoder import AutoencoderDetector, _AutoencoderNet
+from .autoencoder import AutoencoderDetector
 from .base import BaseDetector, resolve_device
-from .dlsgan import DLSGANDetector, _DLSGANNet
-from .dmr import DMRDetector, _RejectionNet, augment_images
+from .dlsgan import DLSGANDetector
+from .dmr import DMRDetector, augment_images
 from .exceptions import FileVerificationError, InconsistentSkoodVersionWarning
-from .flow import ApproximateMassFlowDetector, _FlowNet
-from .invgan import InvGANDetector, _InvGANNet, _NoSingletonBatches
-from .nn.classifier import RejectionHead, layer_features
+from .flow import ApproximateMassFlowDetector
+from .invgan import InvGANDetector
 from .posthoc import PostHocDetector
 
 __all__ = [
@@ -81,99 +77,39 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same detector gives t
 
 
 # ---------------------------------------------------------------------- allow-lists
-def _latent_networks(detector, shapes: Mapping[str, tuple]) -> dict[str, torch.nn.Module]:
-    generator, critic = detector._build_networks(detector.n_features_in_, 0)
-    return {"module": generator, "discriminator": critic}
-
-
-def _flow_networks(detector, shapes: Mapping[str, tuple]) -> dict[str, torch.nn.Module]:
-    return {"module": detector._build_flow(detector.n_features_in_, 0)}
-
-
-def _invgan_networks(detector, shapes: Mapping[str, tuple]) -> dict[str, torch.nn.Module]:
-    generator, critic, inference, variance = detector._build_networks(
-        detector.n_features_in_,
-        detector.latent_dim_,
-        torch.as_tensor(detector.centres_),
-        torch.as_tensor(detector.bandwidths_),
-        0,
+# Detector classes by the name the manifest gives. Each rebuilds the networks of its fitted
+# skorch net from its parameters and fitted attributes with its own ``_build_networks``.
+_DETECTORS: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        DLSGANDetector,
+        AutoencoderDetector,
+        ApproximateMassFlowDetector,
+        InvGANDetector,
+        PostHocDetector,
+        DMRDetector,
     )
-    networks = {
-        "module": generator,
-        "discriminator": critic,
-        "inference": inference,
-        "variance": variance,
-    }
-    if detector.kmeans_on == "encoded":
-        networks["encoded_variance"] = copy.deepcopy(variance)
-    return networks
-
-
-def _classifier(detector) -> torch.nn.Module:
-    return detector._build_classifier(detector.n_features_in_, len(detector.classes_), 0)
-
-
-def _posthoc_networks(detector, shapes: Mapping[str, tuple]) -> dict[str, torch.nn.Module]:
-    return {"module": _classifier(detector)}
-
-
-def _dmr_networks(detector, shapes: Mapping[str, tuple]) -> dict[str, torch.nn.Module]:
-    classifier = _classifier(detector)
-    with torch.no_grad():
-        probe = torch.zeros(1, detector.n_features_in_)
-        n_features = layer_features(classifier, probe, detector.feature_layer).shape[1]
-    # The hidden width is a function of the feature width and rejection_hidden at fit time;
-    # the stored weight gives it, and must then fit the classifier's features.
-    key = "modules/module/hidden.weight"
-    if key not in shapes or len(shapes[key]) != 2:
-        raise FileVerificationError(f"The tensors of DMRDetector.net_ lack {key!r}.")
-    return {"module": RejectionHead(n_features, shapes[key][0]), "classifier": classifier}
-
-
-# Detector classes by the name the manifest gives, with the function that rebuilds the networks
-# of their fitted skorch net from their parameters and fitted attributes.
-_DETECTORS: dict[str, tuple[type, Callable]] = {
-    "DLSGANDetector": (DLSGANDetector, _latent_networks),
-    "AutoencoderDetector": (AutoencoderDetector, _latent_networks),
-    "ApproximateMassFlowDetector": (ApproximateMassFlowDetector, _flow_networks),
-    "InvGANDetector": (InvGANDetector, _invgan_networks),
-    "PostHocDetector": (PostHocDetector, _posthoc_networks),
-    "DMRDetector": (DMRDetector, _dmr_networks),
 }
-# Which skorch net classes each detector's fitted net may be.
-_NETS: dict[str, type] = {
-    "skood.dlsgan._DLSGANNet": _DLSGANNet,
-    "skood.autoencoder._AutoencoderNet": _AutoencoderNet,
-    "skood.flow._FlowNet": _FlowNet,
-    "skood.invgan._InvGANNet": _InvGANNet,
-    "skood._supervised._ClassifierNet": _ClassifierNet,
-    "skood.dmr._RejectionNet": _RejectionNet,
-}
-_NETS_OF: dict[type, tuple[type, ...]] = {
-    DLSGANDetector: (_DLSGANNet,),
-    AutoencoderDetector: (_AutoencoderNet,),
-    ApproximateMassFlowDetector: (_FlowNet,),
-    InvGANDetector: (_InvGANNet,),
-    PostHocDetector: (_ClassifierNet,),
-    DMRDetector: (_RejectionNet,),
-}
+# The skorch net class each detector's fitted net is (its own ``_net_class``), by the name the
+# manifest gives.
+_NETS_OF: dict[type, type] = {cls: cls._net_class for cls in _DETECTORS.values()}
+_NETS: dict[str, type] = {f"{net.__module__}.{net.__name__}": net for net in _NETS_OF.values()}
 # Classes and functions that may appear as values of a net's parameters.
 _OBJECTS: dict[str, object] = {
     "torch.optim.Adam": torch.optim.Adam,
     "torch.optim.AdamW": torch.optim.AdamW,
     "torch.optim.SGD": torch.optim.SGD,
     "torch.optim.lr_scheduler.CosineAnnealingLR": torch.optim.lr_scheduler.CosineAnnealingLR,
-    "torch.nn.BCEWithLogitsLoss": torch.nn.BCEWithLogitsLoss,
+    "torch.optim.lr_scheduler.ExponentialLR": torch.optim.lr_scheduler.ExponentialLR,
     "torch.nn.CrossEntropyLoss": torch.nn.CrossEntropyLoss,
-    "torch.nn.MSELoss": torch.nn.MSELoss,
-    "torch.nn.Identity": torch.nn.Identity,
     "skorch.dataset.Dataset": Dataset,
     "skood._training.InMemoryBatches": InMemoryBatches,
-    "skood._supervised.LabelledBatches": LabelledBatches,
-    "skood.invgan._NoSingletonBatches": _NoSingletonBatches,
     "skood.dmr.augment_images": augment_images,
 }
-_CALLBACKS: dict[str, type] = {"skorch.callbacks.LRScheduler": LRScheduler}
+_CALLBACKS: dict[str, type] = {
+    "skood._training.EveryOptimizerLRScheduler": EveryOptimizerLRScheduler,
+    "skood._training.FiniteGradientNormClipping": FiniteGradientNormClipping,
+}
 
 
 def _name_of(table: Mapping[str, object], value: object) -> str | None:
@@ -502,7 +438,7 @@ class _Writer:
         if id(detector) in self._detector_ids:  # the same object twice (a shared generator)
             return {_TAG: "detector_ref", "id": self._detector_ids[id(detector)]}
         name = type(detector).__name__
-        if _DETECTORS.get(name, (None,))[0] is not type(detector):
+        if _DETECTORS.get(name) is not type(detector):
             raise TypeError(
                 f"{where} is a {type(detector).__module__}.{type(detector).__qualname__}, which "
                 f"skood.io cannot store: it reconstructs only skood's own detector classes "
@@ -633,7 +569,7 @@ class _Writer:
         if self._tensors is not None:
             raise TypeError(f"{where}: a skorch net inside a skorch net cannot be stored.")
         tensors: dict[str, torch.Tensor] = {}
-        modules, criteria, optimizers = list(net._modules), list(net._criteria), []
+        modules, criteria, optimizers = list(net.network_names()), list(net.criterion_names()), []
         for module_name in modules:
             for key, tensor in getattr(net, module_name + "_").state_dict().items():
                 tensors[f"modules/{module_name}/{key}"] = tensor.detach().cpu().contiguous()
@@ -650,7 +586,7 @@ class _Writer:
         try:
             encoded_params = self.value(params, f"{where}.params")
             optimizer_states = {}
-            for optimizer_name in net._optimizers:
+            for optimizer_name in net.optimizer_names():
                 optimizers.append(optimizer_name)
                 self._tensor_prefix, self._tensor_count = f"optimizers/{optimizer_name}/", 0
                 state = getattr(net, optimizer_name + "_").state_dict()
@@ -877,10 +813,13 @@ class _Reader:
         if type(params) is not dict:
             raise FileVerificationError(f"{where}: malformed callback parameters.")
         # skorch would look a policy given by name up itself: only allow-listed classes.
-        if not isinstance(params.get("policy"), type):
+        cls = _CALLBACKS[spec["name"]]
+        if issubclass(cls, EveryOptimizerLRScheduler) and not isinstance(
+            params.get("policy"), type
+        ):
             raise FileVerificationError(f"{where}: the policy must be an allow-listed class.")
         try:
-            return _CALLBACKS[spec["name"]](**params)
+            return cls(**params)
         except TypeError as error:
             raise FileVerificationError(f"{where}: {error}") from error
 
@@ -900,7 +839,7 @@ class _Reader:
             )
         if type(spec["id"]) is not int or spec["id"] in self._detectors:
             raise FileVerificationError(f"{where}: a missing or repeated detector id.")
-        cls, build_networks = _DETECTORS[name]
+        cls = _DETECTORS[name]
         detector = self._detector_params(cls, spec["params"], f"{where} ({name})")
         self._detectors[spec["id"]] = detector
         state = spec["state"]
@@ -915,7 +854,7 @@ class _Reader:
         # Checked before the networks are rebuilt from these attributes.
         _check_fitted_state(detector, set(nets), where)
         for key, item in nets.items():
-            vars(detector)[key] = self._net(item, detector, build_networks, f"{where}.{key}")
+            vars(detector)[key] = self._net(item, detector, f"{where}.{key}")
         return detector
 
     def _detector_params(self, cls: type, params, where: str) -> BaseDetector:
@@ -950,16 +889,14 @@ class _Reader:
                 "is a parameter, method or class attribute)."
             )
 
-    def _net(
-        self, spec: dict, detector: BaseDetector, build_networks: Callable, where: str
-    ) -> NeuralNet:
+    def _net(self, spec: dict, detector: BaseDetector, where: str) -> NeuralNet:
         keys = {
             _TAG, "class", "params", "partners", "modules", "criteria", "optimizers", "tensors",
             "optimizer_states", "history", "callbacks", "training", "frozen",
         }  # fmt: skip
         _check_keys(spec, keys, where)
         cls = _NETS.get(spec["class"]) if isinstance(spec["class"], str) else None
-        if cls is None or cls not in _NETS_OF[type(detector)]:
+        if cls is None or cls is not _NETS_OF[type(detector)]:
             raise FileVerificationError(
                 f"{where} names the net class {spec['class']!r}, which is not on skood.io's "
                 f"allow-list for {type(detector).__name__}."
@@ -972,7 +909,6 @@ class _Reader:
             raise FileVerificationError(
                 f"{where}: unreadable safetensors entry ({error})."
             ) from error
-        shapes = {key: tuple(tensor.shape) for key, tensor in tensors.items()}
         self._tensors, self._tensors_used = tensors, set()
         try:
             params = self.value(spec["params"], f"{where}.params")
@@ -981,7 +917,7 @@ class _Reader:
             if not isinstance(params.get("device"), str):
                 raise FileVerificationError(f"{where}: the net's device must be a string.")
             try:
-                networks = build_networks(detector, shapes)
+                networks = detector._build_networks(detector.n_features_in_, 0)
             except (AttributeError, TypeError, ValueError, RuntimeError, IndexError) as error:
                 raise FileVerificationError(
                     f"{where}: the networks cannot be rebuilt from the parameters and fitted "
@@ -1056,9 +992,9 @@ class _Reader:
         for key, value in params.items():
             vars(net).setdefault(key, value)
         for field, found in (
-            ("modules", net._modules),
-            ("criteria", net._criteria),
-            ("optimizers", net._optimizers),
+            ("modules", net.network_names()),
+            ("criteria", net.criterion_names()),
+            ("optimizers", net.optimizer_names()),
         ):
             if spec[field] != list(found):
                 raise FileVerificationError(
@@ -1068,7 +1004,10 @@ class _Reader:
         return net
 
     def _load_tensors(self, net, spec, tensors: Mapping[str, torch.Tensor], where: str) -> None:
-        for group, names in (("modules", net._modules), ("criteria", net._criteria)):
+        for group, names in (
+            ("modules", net.network_names()),
+            ("criteria", net.criterion_names()),
+        ):
             for name in names:
                 target = getattr(net, name + "_")
                 expected = target.state_dict()
@@ -1085,9 +1024,9 @@ class _Reader:
 
     def _load_optimizers(self, net, spec, where: str) -> None:
         states = spec["optimizer_states"]
-        if type(states) is not dict or set(states) != set(net._optimizers):
+        if type(states) is not dict or set(states) != set(net.optimizer_names()):
             raise FileVerificationError(f"{where}: the optimizer states do not match the net.")
-        for name in net._optimizers:
+        for name in net.optimizer_names():
             optimizer = getattr(net, name + "_")
             state = self.value(states[name], f"{where}.{name}_")
             _check_optimizer_state(optimizer, state, f"{where}.{name}_")
@@ -1101,10 +1040,10 @@ class _Reader:
         training, frozen = spec["training"], spec["frozen"]
         if type(training) is not dict or type(frozen) is not dict:
             raise FileVerificationError(f"{where}: malformed module modes.")
-        if set(training) != set(net._modules) or set(frozen) != set(net._modules):
+        names = set(net.network_names())
+        if set(training) != names or set(frozen) != names:
             raise FileVerificationError(f"{where}: the module modes do not match the net.")
-        for name in net._modules:
-            module = getattr(net, name + "_")
+        for name, module in net.networks().items():
             submodules = [submodule for _, submodule in module.named_modules()]
             flags = training[name]
             if type(flags) is not list or len(flags) != len(submodules):

@@ -18,7 +18,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch.nn import functional as F
 
-from ._supervised import ClassifierDetector
+from ._docstrings import fill_doc
+from ._supervised import ClassifierDetector, _ClassifierNet
 from .base import BaseDetector
 
 __all__ = ["SCORE_TYPES", "PostHocDetector"]
@@ -51,6 +52,7 @@ def default_vim_dim(n_features: int) -> int:
     return n_features // 2
 
 
+@fill_doc
 class PostHocDetector(ClassifierDetector):
     """Out-of-distribution scores of a classifier trained on labelled in-distribution data.
 
@@ -144,16 +146,13 @@ class PostHocDetector(ClassifierDetector):
         Standardize features with the training mean and standard deviation before the
         classifier. ``"auto"``: tables with the built-in classifier are standardized; images
         and user-supplied classifiers receive ``X`` unchanged.
-    contamination : float in (0, 0.5], default=0.1
-        Expected fraction of outliers in the training data; sets ``offset_``.
+    %(contamination)s
     inference_batch_size : int, default=8192
         Rows scored at a time.
-    device : str, default="auto"
-        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    %(device)s
     random_state : int, RandomState instance or None, default=None
         Seeds the classifier's initialisation and batch order.
-    verbose : int, default=0
-        Print the loss and accuracy of every epoch.
+    %(verbose)s
 
     Attributes
     ----------
@@ -179,15 +178,10 @@ class PostHocDetector(ClassifierDetector):
         ViM's scale of the virtual logit.
     kl_templates_ : ndarray of shape (n_classes, n_classes)
         Mean softmax of the training samples predicted as each class.
-    offset_ : float
-        Threshold on ``score_samples``: the ``100 * contamination`` percentile of the training
-        scores.
-    input_mean_, input_scale_ : ndarray of shape (n_features_in_,)
-        Standardization statistics (zeros and ones without standardization).
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Feature names seen during fit, when X has string column names.
+    %(offset_)s
+    %(input_scaling_)s
+    %(n_features_in_)s
+    %(feature_names_in_)s
 
     See Also
     --------
@@ -299,18 +293,17 @@ class PostHocDetector(ClassifierDetector):
         return 1000.0 if self.score_type == "odin" else 1.0
 
     # ------------------------------------------------------------------ fit
-    def _fit_networks(
-        self, X: torch.Tensor, *, seed: int, device: torch.device, y: torch.Tensor
-    ) -> None:
-        self.net_ = self._fit_classifier(
-            X,
-            y,
-            seed=seed,
-            device=device,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-        )
+    _net_class = _ClassifierNet
+
+    def _build_networks(self, n_features: int, seed: int) -> dict[str, torch.nn.Module]:
+        return {"module": self._classifier_module(n_features, seed)}
+
+    def _prepare_networks(self, X, y, *, seed: int, device: torch.device) -> None:
+        if self.classifier is not None:
+            self._check_user_classifier(X)
+
+    def _train_networks(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        self._train_classifier(self.net_, X, y)
         self._estimate_statistics(X.cpu().numpy(), y.cpu().numpy(), standardize=False)
 
     def _features_and_logits(

@@ -53,7 +53,7 @@ def test_scores_and_latent_api_equal_the_networks():
     X = 5.0 + _plane_data(rng, 120) * np.array([1.0, 3.0, 0.5, 2.0, 10.0, 1.0])
     det = AutoencoderDetector(max_epochs=2, **TINY).fit(X)
     decoder = copy.deepcopy(det.net_.module_).double().eval()
-    encoder = copy.deepcopy(det.net_.discriminator_).double().eval()
+    encoder = copy.deepcopy(det.net_.encoder_).double().eval()
     standardized = (X - det.input_mean_) / det.input_scale_
 
     def decode(latents):

@@ -124,8 +124,8 @@ def test_extreme_finite_inputs_score_finite(fitted):
     [({"contamination": 0.7}, "'contamination' parameter"),
      ({"latent_dim": 0}, "'latent_dim' parameter"), ({"variant": "x"}, "'variant' parameter"),
      ({"device": "gpu7"}, "device='gpu7' is not understood"),
-     ({"hidden_dims": (0,)}, "hidden_dims must hold positive widths"),
-     ({"betas": (0.5,)}, "betas must be a pair")],
+     ({"hidden_dims": (0,)}, "'hidden_dims' parameter .* must be a non-empty tuple"),
+     ({"betas": (0.5,)}, "'betas' parameter .* must be a tuple or list of two real numbers")],
     ids=str,
 )  # fmt: skip
 def test_bad_parameters_raise_at_fit(blobs, params, match):

@@ -451,7 +451,7 @@ def test_bad_input_at_scoring(fitted, blobs):
     ("params", "match"),
     [({"alpha": -1.0}, "'alpha' parameter"), ({"score_type": "nll"}, "'score_type' parameter"),
      ({"penalty": "sum"}, "'penalty' parameter"), ({"n_couplings": 0}, "'n_couplings' parameter"),
-     ({"hidden_dims": (0,)}, "hidden_dims must hold positive widths"),
+     ({"hidden_dims": (0,)}, "'hidden_dims' parameter .* must be a non-empty tuple"),
      ({"max_grad_norm": 0.0}, "'max_grad_norm' parameter"),
      ({"device": "gpu7"}, "device='gpu7' is not understood"),
      ({"contamination": 0.7}, "'contamination' parameter")],

@@ -136,8 +136,8 @@ def _same_params(left, right) -> None:
 
 def _assert_same_modes(restored, original) -> None:
     # Evaluation mode (InvGAN after training) and frozen classifiers (PostHoc, DMR) come back.
-    assert restored._modules == original._modules
-    for name in original._modules:
+    assert restored.network_names() == original.network_names()
+    for name in original.network_names():
         before, after = getattr(original, name + "_"), getattr(restored, name + "_")
         assert [m.training for m in after.modules()] == [m.training for m in before.modules()]
         assert [p.requires_grad for p in after.parameters()] == [
@@ -528,8 +528,8 @@ def test_a_model_saved_on_cuda_loads_on_the_cpu(case, fitted, tmp_path, monkeypa
     loaded = [restored.net_] + ([restored.generator_.net_] if case == "dmr" else [])
     for net in loaded:
         assert str(net.device) == "cpu"
-        for name in net._modules:
-            assert all(p.device.type == "cpu" for p in getattr(net, name + "_").parameters())
+        for network in net.networks().values():
+            assert all(p.device.type == "cpu" for p in network.parameters())
     assert restored.device == detector.device  # get_params is unchanged
     np.testing.assert_array_equal(restored.score_samples(X), expected)
     with warnings.catch_warnings():

@@ -454,7 +454,7 @@ def test_bad_input_and_parameters(blobs):
         ({"score_type": "gradnorm"}, "'score_type' parameter"),
         ({"react_percentile": 0.0}, "'react_percentile' parameter"),
         ({"temperature": 0.0}, "'temperature' parameter"),
-        ({"hidden_dims": (0,)}, "hidden_dims must hold positive widths"),
+        ({"hidden_dims": (0,)}, "'hidden_dims' parameter .* must be a non-empty tuple"),
         ({"input_shape": (1, 3, 3)}, r"input_shape=\(1, 3, 3\) must be \(channels"),
     ):
         with pytest.raises(ValueError, match=match):

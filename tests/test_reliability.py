@@ -21,7 +21,7 @@ from skood import (
     PostHocDetector,
     TrainingDivergedError,
 )
-from skood._training import AdversarialNet
+from skood._training import MultiModuleNet
 
 # Tiny networks: one thread (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -129,7 +129,7 @@ INTERRUPTIONS = [
 def interrupt_training(monkeypatch, net_name: str, after: int = 3) -> list:
     """Make the ``after``-th training step of nets of class ``net_name`` raise Ctrl-C."""
     steps = []
-    record_losses = AdversarialNet.record_losses
+    record_losses = MultiModuleNet.record_losses
 
     def interrupted(net, losses):
         if type(net).__name__ == net_name:
@@ -138,7 +138,7 @@ def interrupt_training(monkeypatch, net_name: str, after: int = 3) -> list:
                 raise KeyboardInterrupt
         return record_losses(net, losses)
 
-    monkeypatch.setattr(AdversarialNet, "record_losses", interrupted)
+    monkeypatch.setattr(MultiModuleNet, "record_losses", interrupted)
     return steps
 
 

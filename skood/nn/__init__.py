@@ -3,6 +3,13 @@
 from .conv import ConvDiscriminatorBody, ConvGenerator, conv_networks
 from .equalized import EqualizedConv2d, EqualizedLinear
 from .heads import DiscriminatorEncoder
+from .init import default_bound, default_init_, default_uniform_, seeded_layer, zero_init_
+from .invgan import (
+    InvGANConvGenerator,
+    InvGANConvNetwork,
+    invgan_networks,
+    running_statistics_kept,
+)
 from .latent_scale import ScaledLatentGenerator
 from .mlp import MLP, make_linear
 
@@ -13,7 +20,16 @@ __all__ = [
     "DiscriminatorEncoder",
     "EqualizedConv2d",
     "EqualizedLinear",
+    "InvGANConvGenerator",
+    "InvGANConvNetwork",
     "ScaledLatentGenerator",
     "conv_networks",
+    "default_bound",
+    "default_init_",
+    "default_uniform_",
+    "invgan_networks",
     "make_linear",
+    "running_statistics_kept",
+    "seeded_layer",
+    "zero_init_",
 ]

@@ -10,13 +10,13 @@ ReAct's clipping assumes); :func:`as_feature_classifier` adapts a user's trained
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from .mlp import make_linear
+from .init import seeded_layer
+from .mlp import MLP, make_linear
 
 __all__ = [
     "FeatureClassifier",
@@ -113,28 +113,6 @@ def as_feature_classifier(
     )
 
 
-def _conv(in_channels: int, out_channels: int, generator: torch.Generator | None) -> nn.Conv2d:
-    # skip_init: no draws from the global random state, which the contract leaves alone.
-    conv = nn.utils.skip_init(nn.Conv2d, in_channels, out_channels, 3, padding=1)
-    # PyTorch's default bounds, drawn from the given generator (no global random state).
-    bound = 1.0 / math.sqrt(in_channels * 9)
-    with torch.no_grad():
-        conv.weight.uniform_(-bound, bound, generator=generator)
-        conv.bias.uniform_(-bound, bound, generator=generator)
-    return conv
-
-
-def _relu_mlp(
-    in_features: int, hidden_dims: Sequence[int], generator: torch.Generator | None
-) -> list[nn.Module]:
-    layers: list[nn.Module] = []
-    width = in_features
-    for hidden in hidden_dims:
-        layers += [make_linear(width, hidden, equalized_lr=False, generator=generator), nn.ReLU()]
-        width = hidden
-    return layers
-
-
 def mlp_classifier(
     n_features: int,
     hidden_dims: Sequence[int],
@@ -146,7 +124,9 @@ def mlp_classifier(
     linear head; the features are the last hidden ReLU outputs."""
     if not hidden_dims:
         raise ValueError("hidden_dims must name at least one hidden layer (the features).")
-    body = nn.Sequential(*_relu_mlp(n_features, hidden_dims, generator))
+    body = MLP(
+        n_features, hidden_dims, None, activation="relu", equalized_lr=False, generator=generator
+    )
     head = make_linear(hidden_dims[-1], n_classes, equalized_lr=False, generator=generator)
     return FeatureClassifier(body, head)
 
@@ -177,11 +157,20 @@ def conv_classifier(
     layers: list[nn.Module] = []
     previous = n_channels
     for current in channels:
-        layers += [_conv(previous, current, generator), nn.ReLU(), nn.MaxPool2d(2)]
+        conv = seeded_layer(nn.Conv2d, previous, current, 3, padding=1, generator=generator)
+        layers += [conv, nn.ReLU(), nn.MaxPool2d(2)]
         previous = current
         height, width = height // 2, width // 2
     layers.append(nn.Flatten(1))
-    layers += _relu_mlp(previous * height * width, hidden_dims, generator)
+    # The MLP's layers join the convolutions' Sequential (keys "<index>.weight" run on).
+    layers += MLP(
+        previous * height * width,
+        hidden_dims,
+        None,
+        activation="relu",
+        equalized_lr=False,
+        generator=generator,
+    )
     head = make_linear(hidden_dims[-1], n_classes, equalized_lr=False, generator=generator)
     return FeatureClassifier(nn.Sequential(*layers), head, input_shape=input_shape)
 

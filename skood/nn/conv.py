@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .equalized import EqualizedConv2d
+from .init import seeded_layer
 from .mlp import make_linear
 
 __all__ = ["ConvDiscriminatorBody", "ConvGenerator", "conv_networks"]
@@ -39,16 +40,14 @@ def _make_conv(
 ) -> nn.Module:
     if equalized_lr:
         return EqualizedConv2d(in_channels, out_channels, kernel_size, generator=generator)
-    # skip_init: no draws from the global random state, which the contract leaves alone.
-    conv = nn.utils.skip_init(
-        nn.Conv2d, in_channels, out_channels, kernel_size, padding=kernel_size // 2
+    return seeded_layer(
+        nn.Conv2d,
+        in_channels,
+        out_channels,
+        kernel_size,
+        padding=kernel_size // 2,
+        generator=generator,
     )
-    # Same bounds as nn.Conv2d.reset_parameters, drawn from the given generator.
-    bound = 1.0 / (in_channels * kernel_size * kernel_size) ** 0.5
-    with torch.no_grad():
-        conv.weight.uniform_(-bound, bound, generator=generator)
-        conv.bias.uniform_(-bound, bound, generator=generator)
-    return conv
 
 
 class _BlurUpsample(nn.Module):

@@ -28,6 +28,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .gaussian import standard_normal_log_prob
+from .init import default_uniform_, seeded_layer
+from .mlp import MLP
 
 __all__ = [
     "AffineCoupling",
@@ -37,28 +39,6 @@ __all__ = [
     "squeeze2x2",
     "unsqueeze2x2",
 ]
-
-
-def _uniform_(tensor: torch.Tensor, fan_in: int, generator: torch.Generator | None) -> None:
-    # PyTorch's default bounds for linear and convolution layers, from a given generator so
-    # that a flow depends only on its seed, never on the global random state.
-    bound = 1.0 / math.sqrt(fan_in)
-    with torch.no_grad():
-        tensor.uniform_(-bound, bound, generator=generator)
-
-
-def _linear(
-    in_features: int, out_features: int, generator: torch.Generator | None, *, zero: bool = False
-) -> nn.Linear:
-    # skip_init: nn.Linear's own initialisation would draw from the global random state.
-    layer = nn.utils.skip_init(nn.Linear, in_features, out_features)
-    if zero:
-        nn.init.zeros_(layer.weight)
-        nn.init.zeros_(layer.bias)
-    else:
-        _uniform_(layer.weight, in_features, generator)
-        _uniform_(layer.bias, in_features, generator)
-    return layer
 
 
 class AffineCoupling(nn.Module):
@@ -114,22 +94,19 @@ class _Flow(nn.Module):
 
 
 # ----------------------------------------------------------------------------- tabular
-class _MLP(nn.Sequential):
-    def __init__(
-        self,
-        in_features: int,
-        hidden_dims: Sequence[int],
-        out_features: int,
-        generator: torch.Generator | None,
-    ) -> None:
-        layers: list[nn.Module] = []
-        width = in_features
-        for hidden in hidden_dims:
-            layers += [_linear(width, hidden, generator), nn.ReLU()]
-            width = hidden
-        # Zero output layer: s = t = 0, so every coupling starts as the identity.
-        layers.append(_linear(width, out_features, generator, zero=True))
-        super().__init__(*layers)
+def _coupling_mlp(
+    n_features: int, hidden_dims: Sequence[int], generator: torch.Generator | None
+) -> MLP:
+    # Zero output layer: s = t = 0, so every coupling starts as the identity.
+    return MLP(
+        n_features,
+        hidden_dims,
+        2 * n_features,
+        activation="relu",
+        zero_output=True,
+        equalized_lr=False,
+        generator=generator,
+    )
 
 
 class RealNVPTabular(_Flow):
@@ -188,7 +165,7 @@ class RealNVPTabular(_Flow):
         first[:, : n_features // 2] = 1.0
         self.couplings = nn.ModuleList(
             AffineCoupling(
-                _MLP(n_features, hidden, 2 * n_features, generator),
+                _coupling_mlp(n_features, hidden, generator),
                 first if index % 2 == 0 else 1.0 - first,
                 (1, n_features),
             )
@@ -289,7 +266,8 @@ class _WeightNormConv2d(nn.Module):
         self.direction = nn.Parameter(
             torch.empty(out_channels, in_channels, kernel_size, kernel_size)
         )
-        _uniform_(self.direction, in_channels * kernel_size * kernel_size, generator)
+        # fan_in = in_channels * kernel_size ** 2, from the kernel's shape.
+        default_uniform_(self.direction, generator)
         # g starts at ||v||: the initial weight is the default-initialised v itself.
         self.gain = nn.Parameter(self.direction.detach().flatten(1).norm(dim=1).clone())
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -337,9 +315,7 @@ class _ResNet(nn.Module):
         self.skips = nn.ModuleList(
             _WeightNormConv2d(mid_channels, mid_channels, 1, generator) for _ in range(n_blocks)
         )
-        self.out_conv = nn.utils.skip_init(nn.Conv2d, mid_channels, 2 * in_channels, 1)
-        nn.init.zeros_(self.out_conv.weight)
-        nn.init.zeros_(self.out_conv.bias)
+        self.out_conv = seeded_layer(nn.Conv2d, mid_channels, 2 * in_channels, 1, zero=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.in_conv(F.relu(torch.cat([x, -x], dim=1)))

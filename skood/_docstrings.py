@@ -1,0 +1,77 @@
+"""Paragraphs of the detectors' docstrings that several detectors share, written once.
+
+A docstring names a shared paragraph with ``%(name)s`` alone on a line, indented like a
+parameter entry; :func:`fill_doc` replaces the line by the paragraph at that indentation.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from typing import TypeVar
+
+__all__ = ["fill_doc"]
+
+_Documented = TypeVar("_Documented", bound=type)
+
+# Entry line, then its description indented by four more spaces (numpydoc's layout).
+_PARAGRAPHS = {
+    "warm_start": """
+warm_start : bool, default=False
+    When True and the detector is fitted, ``fit`` trains the fitted networks for
+    ``max_epochs`` more epochs instead of building new ones: optimizer state, learning
+    rate decay and random streams carry on, so fits of 2 and then 3 epochs train as one
+    fit of 5. Between such fits only ``max_epochs``, ``verbose``, ``contamination``,
+    ``inference_batch_size``, ``random_state``, ``device`` (resolving to the same device)
+    and the scoring parameters may change; ``offset_`` is set again from the new fit's
+    data.
+""",
+    "contamination": """
+contamination : float in (0, 0.5], default=0.1
+    Expected fraction of outliers in the training data; sets ``offset_``.
+""",
+    "device": """
+device : str, default="auto"
+    ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+""",
+    "verbose": """
+verbose : int, default=0
+    When positive, print a table of the losses and the duration of every epoch.
+""",
+    "offset_": """
+offset_ : float
+    Threshold on ``score_samples``: the ``100 * contamination`` percentile of the training
+    scores.
+""",
+    "input_scaling_": """
+input_mean_, input_scale_ : ndarray of shape (n_features_in_,)
+    Standardization statistics (zeros and ones when the detector does not standardize).
+""",
+    "n_features_in_": """
+n_features_in_ : int
+    Number of features seen during fit.
+""",
+    "feature_names_in_": """
+feature_names_in_ : ndarray of shape (n_features_in_,)
+    Feature names seen during fit, when X has string column names.
+""",
+}
+
+_PLACEHOLDER = re.compile(r"^( *)%\((\w+)\)s$", flags=re.MULTILINE)
+
+
+def fill_doc(cls: _Documented) -> _Documented:
+    """Class decorator: replace each ``%(name)s`` line of the docstring by its paragraph.
+
+    Only whole placeholder lines are replaced, so a ``%`` elsewhere in the text needs no
+    escaping. An unknown name is an error at import time, not a hole in the documentation.
+    """
+
+    def paragraph(match: re.Match) -> str:
+        indent, name = match.groups()
+        if name not in _PARAGRAPHS:
+            raise KeyError(f"{cls.__name__}'s docstring names an unknown paragraph {name!r}.")
+        return textwrap.indent(_PARAGRAPHS[name].strip("\n"), indent)
+
+    cls.__doc__ = _PLACEHOLDER.sub(paragraph, cls.__doc__)
+    return cls
