@@ -1,4 +1,4 @@
-"""Paragraphs of the detectors' docstrings that several detectors share, written once.
+"""Paragraphs of docstrings that several detectors and functions share, written once.
 
 A docstring names a shared paragraph with ``%(name)s`` alone on a line, indented like a
 parameter entry; :func:`fill_doc` replaces the line by the paragraph at that indentation.
@@ -12,7 +12,7 @@ from typing import TypeVar
 
 __all__ = ["fill_doc"]
 
-_Documented = TypeVar("_Documented", bound=type)
+_Documented = TypeVar("_Documented")
 
 # Entry line, then its description indented by four more spaces (numpydoc's layout).
 _PARAGRAPHS = {
@@ -55,13 +55,34 @@ n_features_in_ : int
 feature_names_in_ : ndarray of shape (n_features_in_,)
     Feature names seen during fit, when X has string column names.
 """,
+    # Metrics and plots.
+    "y_true": """
+y_true : array-like of shape (n_samples,)
+    +1 inlier / -1 outlier (or 0/1 with ``outlier_label=1``).
+""",
+    "scores": """
+scores : array-like of shape (n_samples,)
+    Normality scores, higher = more normal.
+""",
+    "outlier_label": """
+outlier_label : {-1, 1}, default=-1
+    The label that marks outliers.
+""",
+    "tpr": """
+tpr : float in (0, 1], default=0.95
+    Fraction of inliers accepted.
+""",
+    "ax": """
+ax : matplotlib Axes, default=None
+    Where to draw; a new figure when None.
+""",
 }
 
 _PLACEHOLDER = re.compile(r"^( *)%\((\w+)\)s$", flags=re.MULTILINE)
 
 
-def fill_doc(cls: _Documented) -> _Documented:
-    """Class decorator: replace each ``%(name)s`` line of the docstring by its paragraph.
+def fill_doc(documented: _Documented) -> _Documented:
+    """Decorator of a class or function: replace each ``%(name)s`` line by its paragraph.
 
     Only whole placeholder lines are replaced, so a ``%`` elsewhere in the text needs no
     escaping. An unknown name is an error at import time, not a hole in the documentation.
@@ -70,8 +91,10 @@ def fill_doc(cls: _Documented) -> _Documented:
     def paragraph(match: re.Match) -> str:
         indent, name = match.groups()
         if name not in _PARAGRAPHS:
-            raise KeyError(f"{cls.__name__}'s docstring names an unknown paragraph {name!r}.")
+            raise KeyError(
+                f"{documented.__name__}'s docstring names an unknown paragraph {name!r}."
+            )
         return textwrap.indent(_PARAGRAPHS[name].strip("\n"), indent)
 
-    cls.__doc__ = _PLACEHOLDER.sub(paragraph, cls.__doc__)
-    return cls
+    documented.__doc__ = _PLACEHOLDER.sub(paragraph, documented.__doc__)
+    return documented

@@ -32,6 +32,8 @@ from numpy.typing import ArrayLike
 from sklearn import metrics as _skm
 from sklearn.utils import check_random_state
 
+from ._docstrings import fill_doc
+
 __all__ = [
     "average_precision",
     "balanced_roc_auc",
@@ -89,6 +91,7 @@ def _check(
     return outlier, scores
 
 
+@fill_doc
 def roc_auc(y_true: ArrayLike, scores: ArrayLike, *, outlier_label: int = -1) -> float:
     """Area under the ROC curve with outliers as the positive class.
 
@@ -97,8 +100,7 @@ def roc_auc(y_true: ArrayLike, scores: ArrayLike, *, outlier_label: int = -1) ->
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        +1 inlier / -1 outlier (or 0/1 with ``outlier_label=1``).
+    %(y_true)s
     scores : array-like of shape (n_samples,)
         Normality scores, higher = more normal (``score_samples``, ``decision_function``).
     outlier_label : {-1, 1}, default=-1
@@ -119,6 +121,7 @@ def roc_auc(y_true: ArrayLike, scores: ArrayLike, *, outlier_label: int = -1) ->
     return float(_skm.roc_auc_score(outlier, -scores))
 
 
+@fill_doc
 def average_precision(
     y_true: ArrayLike,
     scores: ArrayLike,
@@ -130,12 +133,9 @@ def average_precision(
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        +1 inlier / -1 outlier (or 0/1 with ``outlier_label=1``).
-    scores : array-like of shape (n_samples,)
-        Normality scores, higher = more normal.
-    outlier_label : {-1, 1}, default=-1
-        The label that marks outliers.
+    %(y_true)s
+    %(scores)s
+    %(outlier_label)s
     positive : {"outlier", "inlier"}, default="outlier"
         ``"outlier"`` gives AUPR-Out (outliers positive, ranked by ``-scores``); ``"inlier"``
         gives AUPR-In (inliers positive, ranked by ``scores``).
@@ -162,6 +162,7 @@ def average_precision(
     return float(_skm.average_precision_score(~outlier, scores))
 
 
+@fill_doc
 def tnr_at_tpr(
     y_true: ArrayLike, scores: ArrayLike, *, tpr: float = 0.95, outlier_label: int = -1
 ) -> float:
@@ -175,14 +176,10 @@ def tnr_at_tpr(
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        +1 inlier / -1 outlier (or 0/1 with ``outlier_label=1``).
-    scores : array-like of shape (n_samples,)
-        Normality scores, higher = more normal.
-    tpr : float in (0, 1], default=0.95
-        Fraction of inliers accepted.
-    outlier_label : {-1, 1}, default=-1
-        The label that marks outliers.
+    %(y_true)s
+    %(scores)s
+    %(tpr)s
+    %(outlier_label)s
 
     Returns
     -------
@@ -229,6 +226,7 @@ def _interpolate_tnr(tpr_curve: np.ndarray, tnr_curve: np.ndarray, tpr: float) -
     )
 
 
+@fill_doc
 def fpr_at_tpr(
     y_true: ArrayLike, scores: ArrayLike, *, tpr: float = 0.95, outlier_label: int = -1
 ) -> float:
@@ -238,14 +236,10 @@ def fpr_at_tpr(
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        +1 inlier / -1 outlier (or 0/1 with ``outlier_label=1``).
-    scores : array-like of shape (n_samples,)
-        Normality scores, higher = more normal.
-    tpr : float in (0, 1], default=0.95
-        Fraction of inliers accepted.
-    outlier_label : {-1, 1}, default=-1
-        The label that marks outliers.
+    %(y_true)s
+    %(scores)s
+    %(tpr)s
+    %(outlier_label)s
 
     Returns
     -------
@@ -261,6 +255,7 @@ def fpr_at_tpr(
     return 1.0 - tnr_at_tpr(y_true, scores, tpr=tpr, outlier_label=outlier_label)
 
 
+@fill_doc
 def balanced_roc_auc(
     y_true: ArrayLike,
     scores: ArrayLike,
@@ -278,16 +273,13 @@ def balanced_roc_auc(
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        +1 inlier / -1 outlier (or 0/1 with ``outlier_label=1``).
-    scores : array-like of shape (n_samples,)
-        Normality scores, higher = more normal.
+    %(y_true)s
+    %(scores)s
     n_repeats : int, default=5
         Number of subsamples (only matters when the classes differ in size).
     random_state : int, RandomState instance or None, default=None
         Seed of the subsampling.
-    outlier_label : {-1, 1}, default=-1
-        The label that marks outliers.
+    %(outlier_label)s
 
     Returns
     -------
@@ -323,6 +315,7 @@ def balanced_roc_auc(
     return float(np.mean(values))
 
 
+@fill_doc
 def f1_at_contamination(
     y_true: ArrayLike,
     scores: ArrayLike,
@@ -338,15 +331,12 @@ def f1_at_contamination(
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        +1 inlier / -1 outlier (or 0/1 with ``outlier_label=1``).
-    scores : array-like of shape (n_samples,)
-        Normality scores, higher = more normal.
+    %(y_true)s
+    %(scores)s
     contamination : float in (0, 1) or None, default=None
         Fraction to flag; None uses the true outlier fraction of ``y_true`` (the PyOD
         benchmark protocol).
-    outlier_label : {-1, 1}, default=-1
-        The label that marks outliers.
+    %(outlier_label)s
 
     Returns
     -------
@@ -371,13 +361,13 @@ def f1_at_contamination(
     return float(_skm.f1_score(outlier, flagged, zero_division=0.0))
 
 
+@fill_doc
 def outlier_f1(y_true: ArrayLike, y_pred: ArrayLike, *, outlier_label: int = -1) -> float:
     """F1 of a detector's ``predict`` output (-1 outlier, +1 inlier), outliers positive.
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        +1 inlier / -1 outlier (or 0/1 with ``outlier_label=1``).
+    %(y_true)s
     y_pred : array-like of shape (n_samples,)
         Output of ``predict``: -1 outlier, +1 inlier (always scikit-learn's form, whatever
         ``outlier_label`` says about ``y_true``).

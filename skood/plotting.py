@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike
 from sklearn import metrics as _skm
 from sklearn.utils.validation import check_is_fitted
 
+from ._docstrings import fill_doc
 from .metrics import _check
 
 __all__ = [
@@ -54,6 +55,7 @@ def _named(scores, what: str) -> dict[str, np.ndarray]:
     return {what: scores}
 
 
+@fill_doc
 def plot_score_histograms(
     y_true: ArrayLike,
     scores: ArrayLike,
@@ -68,12 +70,10 @@ def plot_score_histograms(
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        +1 inlier / -1 outlier (or 0/1 with ``outlier_label=1``).
+    %(y_true)s
     scores : array-like of shape (n_samples,)
         Normality scores, higher = more normal (``score_samples``, ``decision_function``).
-    outlier_label : {-1, 1}, default=-1
-        The label that marks outliers.
+    %(outlier_label)s
     bins : int, default=30
         Number of bins, shared by both histograms.
     clip_percentile : float in [0, 50), default=None
@@ -82,8 +82,7 @@ def plot_score_histograms(
         into a few bins; the clipped values collect in the outermost bins.
     density : bool, default=True
         Normalise each histogram to unit area, so that classes of different sizes compare.
-    ax : matplotlib Axes, default=None
-        Where to draw; a new figure when None.
+    %(ax)s
 
     Returns
     -------
@@ -117,6 +116,7 @@ def plot_score_histograms(
     return ax
 
 
+@fill_doc
 def plot_roc_curves(y_true: ArrayLike, scores, *, outlier_label: int = -1, ax=None):
     """ROC curves of one or several detectors, outliers as the positive class.
 
@@ -126,14 +126,11 @@ def plot_roc_curves(y_true: ArrayLike, scores, *, outlier_label: int = -1, ax=No
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        +1 inlier / -1 outlier (or 0/1 with ``outlier_label=1``).
+    %(y_true)s
     scores : array-like of shape (n_samples,) or mapping of str to such arrays
         Normality scores, higher = more normal; a mapping draws one curve per detector name.
-    outlier_label : {-1, 1}, default=-1
-        The label that marks outliers.
-    ax : matplotlib Axes, default=None
-        Where to draw; a new figure when None.
+    %(outlier_label)s
+    %(ax)s
 
     Returns
     -------
@@ -273,6 +270,7 @@ def plot_image_grid(
     return figure
 
 
+@fill_doc
 def plot_latent_spectrum(detectors, *, per_epoch: bool = False, ax=None):
     """The sorted traced latent variance of fitted DLSGAN-family detectors, on a log scale.
 
@@ -288,8 +286,7 @@ def plot_latent_spectrum(detectors, *, per_epoch: bool = False, ax=None):
     per_epoch : bool, default=False
         Draw the spectrum after every epoch (from ``history_[:, "traced_variance"]``, lighter
         for earlier epochs) instead of the final one alone.
-    ax : matplotlib Axes, default=None
-        Where to draw; a new figure when None.
+    %(ax)s
 
     Returns
     -------
