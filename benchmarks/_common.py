@@ -1,4 +1,4 @@
-"""Shared helpers of the benchmark scripts: machine description and result files."""
+"""Shared helpers of the benchmark scripts: machine description, result files and progress."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import platform
 import shlex
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -228,3 +231,97 @@ def machine_markdown(info: dict) -> str:
         f"{code_description(info)}.  \n"
         f"Versions: {versions}.  \nCommand: `{info['command']}`\n"
     )
+
+
+# ----------------------------------------------------------------------------- progress
+def _duration(seconds: float) -> str:
+    # skood's format, the detectors' progress's; imported here, as scripts may set thread and
+    # kernel settings before skood loads torch.
+    from skood._progress import format_duration
+
+    return format_duration(seconds)
+
+
+def describe_run(detector=None, dataset=None, seed=None) -> str:
+    """``"DLSGAN on odds:wbc, seed 3"``: what one run of a benchmark is (parts may be None)."""
+    text = str(detector) if detector is not None else "run"
+    if dataset is not None:
+        text += f" on {dataset}"
+    if seed is not None:
+        text += f", seed {seed}"
+    return text
+
+
+class RunProgress:
+    """One line per run of a benchmark (a detector on a set with a seed), flushed at once.
+
+    Each line says which run, ``i/N``, the time since the benchmark started and an estimate of
+    the time it has left (the mean time per finished run times the runs left; with runs in
+    parallel processes that mean is of wall-clock time, so the estimate accounts for them).
+    The detectors' own progress (``--verbose 2``) goes to stderr; these lines go to stdout,
+    one every run, never a carriage return, so that a log stays readable.
+
+    Sequential scripts wrap each run in :meth:`run`; scripts that run in parallel processes
+    call :meth:`finished` as the results come back.
+    """
+
+    def __init__(self, total: int, stream=None) -> None:
+        self.total = int(total)
+        self.stream = stream
+        self.n_started = 0
+        self.n_finished = 0
+        self.start = time.monotonic()
+
+    def _status(self) -> str:
+        elapsed = time.monotonic() - self.start
+        if not self.n_finished:
+            return f"elapsed {_duration(elapsed)}, time left not known yet"
+        left = elapsed / self.n_finished * max(0, self.total - self.n_finished)
+        return f"elapsed {_duration(elapsed)}, about {_duration(left)} left"
+
+    def _print(self, text: str) -> None:
+        print(text, file=sys.stdout if self.stream is None else self.stream, flush=True)
+
+    def started(self, detector=None, dataset=None, seed=None) -> str:
+        """Say that a run starts; return its description."""
+        self.n_started += 1
+        what = describe_run(detector, dataset, seed)
+        self._print(f"[{self.n_started}/{self.total}] {what}: started | {self._status()}")
+        return what
+
+    def finished(self, detector=None, dataset=None, seed=None, *, seconds=None) -> None:
+        """Say that a run ended (after ``seconds`` of its own, when known)."""
+        self.n_finished += 1
+        what = describe_run(detector, dataset, seed)
+        took = "" if seconds is None else f" in {_duration(seconds)}"
+        self._print(f"[{self.n_finished}/{self.total}] {what}: done{took} | {self._status()}")
+
+    @contextmanager
+    def run(self, detector=None, dataset=None, seed=None) -> Iterator[None]:
+        """A run: its start line, then its end line with its duration."""
+        self.started(detector, dataset, seed)
+        start = time.monotonic()
+        yield
+        self.finished(detector, dataset, seed, seconds=time.monotonic() - start)
+
+
+def parallel_runs(jobs, *, n_jobs: int, progress: RunProgress) -> list:
+    """Run ``jobs``, pairs of ``(detector, dataset, seed)`` and a ``joblib.delayed`` call, on
+    ``n_jobs`` processes; return the results in the order of ``jobs``, with a progress line as
+    each comes back. ``n_jobs=1`` runs them here, one after the other (as joblib would), with
+    a line as each starts too."""
+    from joblib import Parallel
+
+    jobs = list(jobs)
+    if n_jobs == 1:
+        collected = []
+        for what, (function, args, kwargs) in jobs:
+            with progress.run(*what):
+                collected.append(function(*args, **kwargs))
+        return collected
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(call for _, call in jobs)
+    collected = []
+    for (what, _), result in zip(jobs, results, strict=True):
+        collected.append(result)
+        progress.finished(*what)
+    return collected

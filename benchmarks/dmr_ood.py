@@ -47,7 +47,15 @@ import argparse
 import time
 
 import numpy as np
-from _common import RESULTS, data_home, machine, machine_markdown, pyplot, write_results
+from _common import (
+    RESULTS,
+    RunProgress,
+    data_home,
+    machine,
+    machine_markdown,
+    pyplot,
+    write_results,
+)
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -182,14 +190,32 @@ def evaluate(score, X_id, ood: dict, label: str = "") -> dict:
     return results
 
 
-def run_methods(X_train, y_train, X_id, ood, *, input_shape, args, settings: dict, seed: int):
+def n_runs() -> int:
+    """Runs of :func:`run_methods`: the post-hoc classifier, DLSGAN, each DMR variant."""
+    return 2 + len(DMR_VARIANTS)
+
+
+def run_methods(
+    X_train,
+    y_train,
+    X_id,
+    ood,
+    *,
+    input_shape,
+    args,
+    settings: dict,
+    seed: int,
+    where: str,
+    progress: RunProgress,
+):
     """Fit every method once on (X_train, y_train); evaluate on X_id against every OOD set.
 
     Returns the metrics per method, the fit times, the post-hoc detector (its classifier) and
-    ten synthetic outliers per DMR variant.
+    ten synthetic outliers per DMR variant. ``where`` names the data in the progress lines.
     """
     results, timings, synthetic = {}, {}, {}
     image = input_shape is not None
+    progress.started("PostHoc classifier", where, seed)
     start = time.perf_counter()
     posthoc = PostHocDetector(
         input_shape=input_shape,
@@ -203,11 +229,13 @@ def run_methods(X_train, y_train, X_id, ood, *, input_shape, args, settings: dic
         posthoc.set_params(**params)
         results[name] = evaluate(posthoc.score_samples, X_id, ood, name)
     print(f"  post-hoc scores done ({timings['classifier']:.0f} s to train)", flush=True)
+    progress.finished("PostHoc classifier", where, seed, seconds=timings["classifier"])
 
     gan_rows = X_train[: settings["gan_train_size"]]
     gan_options = {"input_shape": input_shape, "max_epochs": settings["gan_epochs"]}
     if image:
         gan_options["latent_dim"] = settings["latent_dim"]
+    progress.started("DLSGAN", where, seed)
     start = time.perf_counter()
     gan = DLSGANDetector(
         device=args.device, random_state=seed, verbose=args.verbose, **gan_options
@@ -215,10 +243,12 @@ def run_methods(X_train, y_train, X_id, ood, *, input_shape, args, settings: dic
     timings["DLSGAN"] = time.perf_counter() - start
     results["DLSGAN NLP"] = evaluate(gan.score_samples, X_id, ood, "DLSGAN NLP")
     print(f"  DLSGAN done ({timings['DLSGAN']:.0f} s)", flush=True)
+    progress.finished("DLSGAN", where, seed, seconds=timings["DLSGAN"])
 
     # An adopted classifier takes the indices of its logits as labels.
     y_indices = np.searchsorted(posthoc.classes_, y_train)
     for name, params in DMR_VARIANTS.items():
+        progress.started(name, where, seed)
         start = time.perf_counter()
         detector = DMRDetector(
             generator=gan,
@@ -237,6 +267,7 @@ def run_methods(X_train, y_train, X_id, ood, *, input_shape, args, settings: dic
         results[name] = evaluate(detector.score_samples, X_id, ood, name)
         synthetic[name] = detector.synthesize(10, random_state=0)
         print(f"  {name} done ({timings[name]:.0f} s)", flush=True)
+        progress.finished(name, where, seed, seconds=timings[name])
     return results, timings, posthoc, synthetic
 
 
@@ -329,11 +360,11 @@ def markdown(payload: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- main
-def run_images(args, settings: dict, stem: str) -> dict:
+def run_images(args, settings: dict, stem: str, progress: RunProgress) -> dict:
     X_train, y_train, X_id, y_id, ood = image_sets(args, args.seed)
     results, timings, posthoc, synthetic = run_methods(
         X_train, y_train, X_id, ood, input_shape=(1, 28, 28), args=args, settings=settings,
-        seed=args.seed,
+        seed=args.seed, where="MNIST", progress=progress,
     )  # fmt: skip
     accuracy = float(np.mean(posthoc.predict_class(X_id) == y_id))
     save_synthetic_grid(X_train, synthetic, stem)
@@ -356,7 +387,7 @@ def run_images(args, settings: dict, stem: str) -> dict:
     }
 
 
-def run_tabular(args, settings: dict) -> dict:
+def run_tabular(args, settings: dict, progress: RunProgress) -> dict:
     per_split, held_out = [], []
     for split_seed in range(args.tabular_splits):
         X_train, y_train, X_id, ood, digits = tabular_sets(split_seed)
@@ -366,7 +397,7 @@ def run_tabular(args, settings: dict) -> dict:
                "classifier_epochs": epochs}  # fmt: skip
         results, _, _, _ = run_methods(
             X_train, y_train, X_id, ood, input_shape=None, args=args, settings=tab,
-            seed=split_seed,
+            seed=split_seed, where=f"digit tables, split {split_seed}", progress=progress,
         )  # fmt: skip
         per_split.append(results)
         held_out.append(digits)
@@ -419,11 +450,13 @@ def main() -> None:
     settings["gan_train_size"] = min(settings["gan_train_size"], settings["train_size"])
     stem = args.output or f"dmr_ood_{args.config}"
     payload = {"machine": machine()}
-    if args.setting in ("images", "both"):
+    images, tabular = args.setting in ("images", "both"), args.setting in ("tabular", "both")
+    progress = RunProgress(n_runs() * (images + tabular * args.tabular_splits))
+    if images:
         print("MNIST digits as ID", flush=True)
-        payload["images"] = run_images(args, settings, stem)
-    if args.setting in ("tabular", "both"):
-        payload["tabular"] = run_tabular(args, settings)
+        payload["images"] = run_images(args, settings, stem, progress)
+    if tabular:
+        payload["tabular"] = run_tabular(args, settings, progress)
     write_results(stem, payload, markdown(payload))
 
 

@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 import torch
-from _common import RESULTS, data_home, machine, machine_markdown, write_markdown
+from _common import RESULTS, RunProgress, data_home, machine, machine_markdown, write_markdown
 from torch import nn
 
 from skood import ApproximateMassFlowDetector
@@ -149,6 +149,7 @@ def main() -> None:
     parser.add_argument("--eval-size", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--verbose", type=int, default=0, help="2: progress by batch")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     X_train, X_id, X_ood = images(args.train_size, args.eval_size)
@@ -164,15 +165,18 @@ def main() -> None:
         max_epochs=args.epochs,
         inference_batch_size=500,
         random_state=args.seed,
+        verbose=args.verbose,
     )
-    start = time.perf_counter()
-    detector.fit(X_train)
-    fit_seconds = time.perf_counter() - start
+    with RunProgress(1).run(f"Flow (alpha {args.alpha:g})", "Fashion-MNIST", args.seed):
+        start = time.perf_counter()
+        detector.fit(X_train)
+        fit_seconds = time.perf_counter() - start
+        auroc = aurocs(detector, X_id, X_ood)
     record = {
         "machine": machine(),
         "args": vars(args),
         "fit_seconds": fit_seconds,
-        "auroc": aurocs(detector, X_id, X_ood),
+        "auroc": auroc,
         "training_gradient_norm": [float(v) for v in detector.history_[:, "gradient_norm"]]
         if args.alpha > 0
         else None,

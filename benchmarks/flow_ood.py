@@ -55,7 +55,16 @@ import time
 
 import numpy as np
 import torch
-from _common import data_home, machine, machine_markdown, write_json, write_markdown, write_results
+from _common import (
+    RunProgress,
+    data_home,
+    machine,
+    machine_markdown,
+    parallel_runs,
+    write_json,
+    write_markdown,
+    write_results,
+)
 
 from skood.datasets import load_fashion_mnist, load_mnist
 from skood.datasets.corruptions import CORRUPTIONS, blend, corrupt
@@ -215,9 +224,11 @@ def run(args) -> dict:
         for (split, name), X_ood in ood.items():
             metrics = evaluate(id_scores, reference_scores(reference, X_ood), args.seed)
             results.setdefault(reference, {}).setdefault(split, {})[name] = metrics
+    progress = RunProgress(sum(model in args.models for model in MODELS))
     for model, alpha in MODELS.items():
         if model not in args.models:
             continue
+        progress.started(f"{model} flow", "MNIST", args.seed)
         det = detector(args, alpha)
         start = time.perf_counter()
         det.fit(X_train)
@@ -241,6 +252,9 @@ def run(args) -> dict:
                 results.setdefault(f"{model} {label}", {}).setdefault(split, {})[name] = metrics
         score_seconds[model] = time.perf_counter() - start
         print(f"{model}: scored in {score_seconds[model]:.0f} s", flush=True)
+        progress.finished(
+            f"{model} flow", "MNIST", args.seed, seconds=fit_seconds[model] + score_seconds[model]
+        )
     # The training loops alone (skorch's per-epoch durations): fit also scores the training
     # set once for offset_, which costs the same for both flows.
     train_seconds = {model: float(np.sum(h["dur"])) for model, h in histories.items()}
@@ -391,7 +405,7 @@ def tabular_flow_scores(X_train, X_test, seed: int, **params) -> dict:
 def run_tabular(args) -> None:
     """``tabular.py``'s protocol (60/40 splits, StandardScaler on the train part) for the flow."""
     import torch
-    from joblib import Parallel, delayed
+    from joblib import delayed
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
     from tabular import _load, _metrics, summarize
@@ -412,11 +426,13 @@ def run_tabular(args) -> None:
     payload = {"machine": machine(), "params": params, "datasets": {}}
     lines = ["# Tabular benchmark: approximate-mass flow", "", machine_markdown(payload["machine"])]
     lines += ["| dataset | seeds | AMFlow mass ROC AUC | AMFlow LL ROC AUC |", "|---|---|---|---|"]
+    progress = RunProgress(len(args.tabular) * args.seeds)
     for name in args.tabular:
         name = name if ":" in name else f"odds:{name}"
-        per_seed = Parallel(n_jobs=args.n_jobs)(
-            delayed(one_seed)(name, seed) for seed in range(args.seeds)
-        )
+        jobs = [
+            (("AMFlow", name, seed), delayed(one_seed)(name, seed)) for seed in range(args.seeds)
+        ]
+        per_seed = parallel_runs(jobs, n_jobs=args.n_jobs, progress=progress)
         summary = summarize([rows for rows in per_seed if rows])
         payload["datasets"][name] = summary
         mass, ll = (summary[label]["roc_auc_mean"] for label in TABULAR_SCORES)

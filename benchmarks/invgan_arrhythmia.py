@@ -43,8 +43,15 @@ import time
 
 import numpy as np
 import torch
-from _common import machine, machine_markdown, write_json, write_markdown
-from joblib import Parallel, delayed
+from _common import (
+    RunProgress,
+    machine,
+    machine_markdown,
+    parallel_runs,
+    write_json,
+    write_markdown,
+)
+from joblib import delayed
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import precision_recall_fscore_support
 from sklearn.model_selection import train_test_split
@@ -277,10 +284,17 @@ def main() -> None:
     start = time.perf_counter()
     training = "the whole training half" if args.contaminated else "its normal rows only"
     if args.tune:
-        per_seed = Parallel(n_jobs=args.n_jobs)(
-            delayed(tune_seed)(seed, args.contaminated, args.device, args.threads, args.candidates)
+        what = f"InvGAN ({len(args.candidates)} candidates)"
+        jobs = [
+            (
+                (what, "arrhythmia", seed),
+                delayed(tune_seed)(
+                    seed, args.contaminated, args.device, args.threads, args.candidates
+                ),
+            )
             for seed in range(args.seeds)
-        )
+        ]
+        per_seed = parallel_runs(jobs, n_jobs=args.n_jobs, progress=RunProgress(args.seeds))
         payload = {
             "machine": machine(),
             "protocol": (
@@ -299,10 +313,15 @@ def main() -> None:
         stem = args.output or "invgan_arrhythmia_validation"
         text = tune_markdown(payload)
     else:
-        per_seed = Parallel(n_jobs=args.n_jobs)(
-            delayed(run_seed)(seed, args.contaminated, args.device, args.threads, params)
+        what = ", ".join(DETECTORS)
+        jobs = [
+            (
+                (what, "arrhythmia", seed),
+                delayed(run_seed)(seed, args.contaminated, args.device, args.threads, params),
+            )
             for seed in range(args.seeds)
-        )
+        ]
+        per_seed = parallel_runs(jobs, n_jobs=args.n_jobs, progress=RunProgress(args.seeds))
         payload = {
             "machine": machine(),
             "protocol": (

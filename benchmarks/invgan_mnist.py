@@ -43,8 +43,15 @@ import time
 
 import numpy as np
 import torch
-from _common import data_home, machine, machine_markdown, write_results
-from joblib import Parallel, delayed
+from _common import (
+    RunProgress,
+    data_home,
+    machine,
+    machine_markdown,
+    parallel_runs,
+    write_results,
+)
+from joblib import delayed
 
 from skood import InvGANDetector
 from skood.datasets import load_mnist
@@ -179,9 +186,14 @@ def main() -> None:
     X_train, X_test = _padded(X_train), _padded(X_test)
     start = time.perf_counter()
     # One process per held-out digit when --n-jobs > 1: the digits are independent fits.
-    rows = Parallel(n_jobs=args.n_jobs, verbose=10)(
-        delayed(run_digit)(digit, args, X_train, y_train, X_test, y_test) for digit in args.digits
-    )
+    jobs = [
+        (
+            ("InvGAN", f"MNIST without digit {digit}", args.seed),
+            delayed(run_digit)(digit, args, X_train, y_train, X_test, y_test),
+        )
+        for digit in args.digits
+    ]
+    rows = parallel_runs(jobs, n_jobs=args.n_jobs, progress=RunProgress(len(jobs)))
     wall_seconds = time.perf_counter() - start
     for row in rows:
         print(f"digit {row['digit']}: AUROC {row['auroc']:.3f}", flush=True)

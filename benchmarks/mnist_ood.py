@@ -32,7 +32,15 @@ import json
 import time
 
 import numpy as np
-from _common import RESULTS, data_home, machine, machine_markdown, pyplot, write_results
+from _common import (
+    RESULTS,
+    RunProgress,
+    data_home,
+    machine,
+    machine_markdown,
+    pyplot,
+    write_results,
+)
 from sklearn.metrics import roc_auc_score
 
 from skood import AutoencoderDetector, DLSGANDetector, PostHocDetector
@@ -366,19 +374,21 @@ def main() -> None:
     args.latent_dim = args.latent_dim or 256
     stem = args.output or f"mnist_ood_{args.config}"
     per_fold, diagnostics_by_model, throughput = [], {}, {}
+    progress = RunProgress(len(args.folds) * len(args.models))
     for fold in args.folds:
         X_train, y_train, X_id, ood = build_sets(fold, args)
         fitted, fold_results = {}, {}
         for name, detector in detectors(args, seed=fold).items():
-            start = time.perf_counter()
-            detector.fit(X_train, y_train) if name == "E+R" else detector.fit(X_train)
-            elapsed = time.perf_counter() - start
-            throughput[name] = round(len(X_train) * args.epochs / elapsed, 1)
-            fitted[name] = detector
-            fold_results.update(evaluate(detector, name, X_train, y_train, X_id, ood))
-            if name not in ("AE", "E+R"):
-                diagnostics_by_model[name] = diagnostics(detector, X_train)
-            print(f"fold {fold} {name}: fit {elapsed:.0f} s", flush=True)
+            with progress.run(name, f"MNIST fold {fold}", seed=fold):
+                start = time.perf_counter()
+                detector.fit(X_train, y_train) if name == "E+R" else detector.fit(X_train)
+                elapsed = time.perf_counter() - start
+                throughput[name] = round(len(X_train) * args.epochs / elapsed, 1)
+                fitted[name] = detector
+                fold_results.update(evaluate(detector, name, X_train, y_train, X_id, ood))
+                if name not in ("AE", "E+R"):
+                    diagnostics_by_model[name] = diagnostics(detector, X_train)
+                print(f"fold {fold} {name}: fit {elapsed:.0f} s", flush=True)
         per_fold.append(fold_results)
         save_grids(fitted, X_train, (1, 32, 32) if full else (1, 28, 28), stem)
     mean = {

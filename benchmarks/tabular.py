@@ -29,14 +29,16 @@ import warnings
 import numpy as np
 from _common import (
     RESULTS,
+    RunProgress,
     code_description,
     data_home,
     machine,
     machine_markdown,
+    parallel_runs,
     write_json,
     write_markdown,
 )
-from joblib import Parallel, delayed
+from joblib import delayed
 from sklearn.ensemble import IsolationForest
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -210,6 +212,33 @@ def run_seed(name: str, seed: int, gan_params: dict, chosen: list[str]) -> dict:
     return rows
 
 
+def _n_seeds(name: str, args) -> int:
+    """Seeds run on a set: ``--seeds``, or ``--large-seeds`` for sets beyond ``--large-rows``."""
+    if args.large_rows is not None and _load(name)[0].shape[0] > args.large_rows:
+        return min(args.seeds, args.large_seeds)
+    return args.seeds
+
+
+def _recorded_seeds(result: dict) -> list[int]:
+    return list(result.get("seeds", range(result["n_seeds"])))
+
+
+def _run_seeds(name: str, seeds, gan_params: dict, args, progress: RunProgress) -> list[dict]:
+    """``run_seed`` for each seed, ``args.n_jobs`` processes at a time, in the order of
+    ``seeds``; a progress line as each seed's results come back."""
+    seeds = list(seeds)
+    if not seeds:
+        return []
+    detectors = ", ".join(args.detectors)
+    where = f"{args.n_jobs} processes" if args.n_jobs != 1 else "one process"
+    print(f"{name}: {detectors}, seeds {seeds[0]}-{seeds[-1]}, {where}", flush=True)
+    jobs = [
+        ((detectors, name, seed), delayed(run_seed)(name, seed, gan_params, args.detectors))
+        for seed in seeds
+    ]
+    return parallel_runs(jobs, n_jobs=args.n_jobs, progress=progress)
+
+
 def summarize(per_seed: list[dict]) -> dict:
     summary: dict = {}
     for rows in per_seed:
@@ -304,14 +333,13 @@ def add_to(args) -> None:
     names = args.datasets or list(payload["datasets"])
     names = [name if ":" in name else f"odds:{name}" for name in names]
     payload["machine"].setdefault("added", []).append(machine())
+    gan_params = payload.get("gan_params", {})
+    seeds_of = {name: _recorded_seeds(payload["datasets"][name]) for name in names}
+    progress = RunProgress(sum(map(len, seeds_of.values())))
     for name in names:
         result = payload["datasets"][name]
         start = time.perf_counter()
-        seeds = result.get("seeds", range(result["n_seeds"]))
-        gan_params = payload.get("gan_params", {})
-        per_seed = Parallel(n_jobs=args.n_jobs)(
-            delayed(run_seed)(name, seed, gan_params, args.detectors) for seed in seeds
-        )
+        per_seed = _run_seeds(name, seeds_of[name], gan_params, args, progress)
         added = summarize([rows for rows in per_seed if rows])
         result["detectors"].update(added)
         # Which entry of machine["added"] made each column: its commit and command.
@@ -384,17 +412,14 @@ def main() -> None:
         if earlier.get("gan_params") == gan_params:
             payload["datasets"] = earlier["datasets"]
             payload["machine"]["command"] += f" (resumed; kept {len(earlier['datasets'])} sets)"
+    names = [name for name in names if name not in payload["datasets"]]
+    n_seeds_of = {name: _n_seeds(name, args) for name in names}
+    progress = RunProgress(sum(n_seeds_of.values()))
     for name in names:
-        if name in payload["datasets"]:
-            continue
         X, y = _load(name)
-        n_seeds = args.seeds
-        if args.large_rows is not None and X.shape[0] > args.large_rows:
-            n_seeds = min(args.seeds, args.large_seeds)
+        n_seeds = n_seeds_of[name]
         start = time.perf_counter()
-        per_seed = Parallel(n_jobs=args.n_jobs)(
-            delayed(run_seed)(name, seed, gan_params, args.detectors) for seed in range(n_seeds)
-        )
+        per_seed = _run_seeds(name, range(n_seeds), gan_params, args, progress)
         seeds = [seed for seed, rows in enumerate(per_seed) if rows]
         per_seed = [rows for rows in per_seed if rows]
         payload["datasets"][name] = {

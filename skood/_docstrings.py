@@ -36,7 +36,15 @@ device : str, default="auto"
 """,
     "verbose": """
 verbose : int, default=0
-    When positive, print a table of the losses and the duration of every epoch.
+    0: silent. 1: print a table of the losses and the duration of every epoch, and a line
+    naming each stage of a fit in stages (DMR: classifier, generator, rejection network;
+    PostHoc: classifier, statistics; InvGAN with ``kmeans_on="encoded"``: networks, variance
+    refit) as it starts. 2 or more: also progress by batch on standard error, during ``fit``
+    (epoch and batch, current losses, rows per second, time left in the epoch and in the
+    training call) and while scoring, encoding or decoding more rows than
+    ``inference_batch_size`` (rows done, rows per second, time left). On a terminal a tqdm
+    bar redraws in place; elsewhere (a log file, CI) plain lines are written: one after the
+    first batch, then at most one every 5 seconds, and a summary. Progress changes no result.
 """,
     "offset_": """
 offset_ : float

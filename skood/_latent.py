@@ -68,7 +68,7 @@ class LatentSpaceMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return self._map_batches(X, self._encode)
+        return self._map_batches(X, self._encode, task="encoding")
 
     def _check_latents(self, X) -> np.ndarray:
         latents = check_array(X, dtype=[np.float64, np.float32])
@@ -94,7 +94,9 @@ class LatentSpaceMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         """
         check_is_fitted(self)
         latents = self._check_latents(X)
-        return self._unstandardize(self._map_batches(latents, self._decode, standardize=False))
+        return self._unstandardize(
+            self._map_batches(latents, self._decode, standardize=False, task="decoding")
+        )
 
     def sample(self, n_samples: int = 1, *, random_state=None) -> np.ndarray:
         """Decode draws of the prior ``N(0, I)`` on the latent space.
@@ -118,7 +120,7 @@ class LatentSpaceMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         check_n_samples(n_samples)
         rng = check_random_state(random_state)
         latents = rng.standard_normal((n_samples, self._fitted_latent_dim))
-        samples = self._map_batches(latents, self._decode, standardize=False)
+        samples = self._map_batches(latents, self._decode, standardize=False, task="sampling")
         if noise:
             samples = samples + self._noise_scale(latents) * rng.standard_normal(samples.shape)
         return self._unstandardize(samples)

@@ -264,6 +264,7 @@ class ClassifierDetector(BaseDetector):
             batch_size=batch_size,
             device=str(device),
             verbose=self.verbose,
+            callbacks__progress__label=f"{type(self).__name__} classifier",
         )
         self._train_classifier(net, X, y)
         return net

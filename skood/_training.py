@@ -9,8 +9,9 @@ implements ``train_step_single``); a net that alternates between optimizers (a G
 notifies ``on_grad_computed`` as skorch's closure does, so gradient callbacks see every update.
 The engine also provides per-epoch learning-rate schedules for every optimizer
 (:class:`EveryOptimizerLRScheduler`), a history of every loss (printed per epoch when
-``verbose``), divergence checks, seeded random numbers and batches sliced from tensors that stay
-on the training device.
+``verbose``), progress by batch at ``verbose >= 2``
+(:class:`~skood._progress.TrainingProgress`), divergence checks, seeded random numbers and
+batches sliced from tensors that stay on the training device.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from skorch.callbacks import (
 )
 from skorch.utils import TeeGenerator
 
+from ._progress import TrainingProgress
 from .exceptions import TrainingDivergedError
 
 __all__ = [
@@ -266,6 +268,8 @@ class MultiModuleNet(NeuralNet):
             ("epoch_timer", EpochTimer()),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
             *losses,
+            # Before the table: a bar is erased before the epoch's row is printed.
+            ("progress", TrainingProgress()),
             ("print_log", PrintLog(keys_ignored=list(self.unprinted_keys))),
         ]
 
@@ -339,8 +343,13 @@ class MultiModuleNet(NeuralNet):
     def fit_loop(self, X, y=None, **fit_params):
         try:
             return super().fit_loop(X, y, **fit_params)
-        except KeyboardInterrupt as interrupt:
-            self._interrupt = interrupt
+        except BaseException as error:
+            # A failed or interrupted call closes its progress bar, and writes no summary.
+            for _, callback in self.callbacks_:
+                if isinstance(callback, TrainingProgress):
+                    callback.close()
+            if isinstance(error, KeyboardInterrupt):
+                self._interrupt = error
             raise
 
     def get_iterator(self, dataset, training=False):

@@ -8,8 +8,9 @@ step's settings (``_net_params``), work before the networks are built (``_prepar
 and fitted attributes read off them after training (``_after_training``). Everything else lives
 here, on one path for a fresh fit and a warm start: input validation, feature names,
 standardization, device and seed handling, building the skorch net from the shared settings,
-training, batched scoring with bounded memory, ``offset_`` from ``contamination``,
-``decision_function``, ``predict`` and ``fit_predict``.
+training, batched scoring with bounded memory, progress (a bar or lines per batch at
+``verbose >= 2``, one line per stage of a multi-stage fit at ``verbose >= 1``), ``offset_``
+from ``contamination``, ``decision_function``, ``predict`` and ``fit_predict``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._progress import row_progress
 from ._training import EveryOptimizerLRScheduler, MultiModuleNet
 from ._validation import check_input_shape
 
@@ -246,6 +248,8 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             "device": str(device),
             "verbose": self.verbose,
             "callbacks": self._net_callbacks(),
+            # What the progress shown at verbose >= 2 names as training.
+            "callbacks__progress__label": type(self).__name__,
             **self._optimizer_params(),
         }
         if net_class is None:
@@ -469,18 +473,35 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         largest = np.finfo(np.float64).max
         return np.clip(X, -largest, largest, out=X)
 
+    # ------------------------------------------------------------------ progress
+    def _progress(self, n_rows: int, task: str):
+        """Progress of a pass over ``n_rows`` rows in ``inference_batch_size`` batches, named
+        ``task``: shown at ``verbose >= 2`` when there is more than one batch (a context
+        manager; ``update(rows)`` after each batch)."""
+        desc = f"[{type(self).__name__}] {task}"
+        return row_progress(self.verbose, n_rows, self.inference_batch_size, desc)
+
+    def _announce_stage(self, index: int, total: int, what: str) -> None:
+        """One line naming the stage of a multi-stage fit that starts, at ``verbose >= 1``
+        (beside the epoch tables of its nets)."""
+        if self.verbose >= 1:
+            print(f"[{type(self).__name__}] stage {index}/{total}: {what}", flush=True)
+
     def _map_batches(
         self,
         X: np.ndarray,
         function: Callable[[torch.Tensor, dict], torch.Tensor],
         *,
         standardize: bool = True,
+        task: str = "inference",
     ) -> np.ndarray:
         """Apply ``function(batch, networks)`` to batches of ``X``; stack the float64 results.
 
         Only ``inference_batch_size`` rows are converted and on the device at any time, so
         memory stays bounded however many rows are scored. ``standardize=False`` passes the
-        rows as they are (latent codes, for instance).
+        rows as they are (latent codes, for instance). ``task`` names the pass in the progress
+        shown at ``verbose >= 2`` for more than one batch (counted from the rows of each batch:
+        no device synchronisation beyond the copy of its results).
         """
         networks = self._inference_networks()
         device = self._device()
@@ -488,7 +509,7 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         # Scores built from input gradients or Jacobians need autograd; the others run in
         # inference mode, which is cheaper.
         mode = torch.enable_grad() if self._scoring_needs_grad else torch.inference_mode()
-        with mode:
+        with mode, self._progress(X.shape[0], task) as progress:
             for start in range(0, X.shape[0], self.inference_batch_size):
                 block = X[start : start + self.inference_batch_size]
                 if standardize:
@@ -502,11 +523,12 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
                     # freed temporaries fragment the heap and inflate memory on big inputs.
                     output = np.empty((X.shape[0], *result.shape[1:]))
                 output[start : start + len(result)] = result
+                progress.update(len(result))
         return output
 
     # ------------------------------------------------------------------ scores
     def _score_validated(self, X: np.ndarray) -> np.ndarray:
-        scores = self._map_batches(X, self._score_batch)
+        scores = self._map_batches(X, self._score_batch, task="scoring")
         if not np.all(np.isfinite(scores)):
             raise FloatingPointError(
                 f"{type(self).__name__} produced non-finite scores for finite inputs; the "

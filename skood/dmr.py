@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional as F
 
 from ._docstrings import fill_doc
+from ._progress import epochs_text
 from ._supervised import ClassifierDetector
 from ._training import LOSS_GROWTH_LIMIT, EveryOptimizerLRScheduler, MultiModuleNet
 from .base import BaseDetector
@@ -376,6 +377,7 @@ class DMRDetector(ClassifierDetector):
     def _fitted_generator(self, X_raw: np.ndarray, seed: int):
         generator = self.generator
         if generator is None:
+            self._announce_stage(2, 3, "generator (DLSGANDetector, fitted on X)")
             generator = DLSGANDetector(
                 input_shape=self.input_shape,
                 device=self.device,
@@ -383,9 +385,11 @@ class DMRDetector(ClassifierDetector):
                 verbose=self.verbose,
             )
         else:
+            name = type(generator).__name__
             try:
                 check_is_fitted(generator)
             except NotFittedError:
+                self._announce_stage(2, 3, f"generator ({name}, fitted on X)")
                 generator = clone(generator)
                 if generator.get_params().get("random_state", 0) is None:
                     generator.set_params(random_state=seed)
@@ -395,6 +399,7 @@ class DMRDetector(ClassifierDetector):
                         f"The fitted generator expects {generator.n_features_in_} features, "
                         f"X has {X_raw.shape[1]}."
                     )
+                self._announce_stage(2, 3, f"generator ({name}, the given fitted one)")
                 return generator
         return generator.fit(X_raw)
 
@@ -406,6 +411,10 @@ class DMRDetector(ClassifierDetector):
         self._emphasis_range()
         augments = self._augments()
         rng = np.random.RandomState(seed)
+        if self.classifier is None:
+            self._announce_stage(1, 3, f"classifier ({epochs_text(self.classifier_epochs)})")
+        else:
+            self._announce_stage(1, 3, "classifier (the given one, not trained)")
         classifier_net = self._fit_classifier(
             X,
             y,
@@ -436,6 +445,8 @@ class DMRDetector(ClassifierDetector):
 
         n_rows = X.shape[0]
         n_synthetic = n_rows if self.n_synthetic is None else int(self.n_synthetic)
+        rejection = f"rejection network ({epochs_text(self.max_epochs)})"
+        self._announce_stage(3, 3, f"{n_synthetic} synthetic outliers, {rejection}")
         synthetic = self._as_tensor(self._synthesize(n_synthetic, rng), device)
         if augments:
             inputs = torch.cat([X, synthetic])
@@ -512,10 +523,11 @@ class DMRDetector(ClassifierDetector):
     def _features(self, classifier, X: torch.Tensor) -> torch.Tensor:
         """Frozen features of ``X`` in training precision, computed in bounded batches."""
         parts = []
-        with torch.no_grad():
+        with torch.no_grad(), self._progress(X.shape[0], "features") as progress:
             for start in range(0, X.shape[0], self.inference_batch_size):
                 block = X[start : start + self.inference_batch_size]
                 parts.append(layer_features(classifier, block, self.feature_layer))
+                progress.update(block.shape[0])
         return torch.cat(parts)
 
     # ------------------------------------------------------------------ synthesis

@@ -500,7 +500,7 @@ class ApproximateMassFlowDetector(BaseDetector):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         if self._is_image():
             self._check_pixels(X)
-        values = self._map_batches(X, self._log_likelihood_batch)
+        values = self._map_batches(X, self._log_likelihood_batch, task="scoring")
         if not np.all(np.isfinite(values)):
             raise FloatingPointError(
                 "The flow produced non-finite log-likelihoods for finite inputs; refit with a "
@@ -533,7 +533,7 @@ class ApproximateMassFlowDetector(BaseDetector):
             with torch.no_grad():
                 return networks["module"].inverse(z).flatten(1)
 
-        samples = self._map_batches(latents, invert, standardize=False)
+        samples = self._map_batches(latents, invert, standardize=False, task="sampling")
         if self._is_image():
             low, high = self._pixel_bounds()
             return low + (high - low) * np.clip(samples, 0.0, 1.0)

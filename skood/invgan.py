@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._docstrings import fill_doc
 from ._latent import LatentSpaceMixin
+from ._progress import epochs_text
 from ._training import LOSS_GROWTH_LIMIT, MultiModuleNet
 from ._validation import Betas, ImageShape, IntegerWidths
 from .base import BaseDetector
@@ -566,6 +567,12 @@ class InvGANDetector(LatentSpaceMixin, BaseDetector):
             "lambda_cycle": self.lambda_cycle,
         }
 
+    def _train_networks(self, X: torch.Tensor, y) -> None:
+        if self.kmeans_on == "encoded":  # then the variance refit follows, in _after_training
+            what = f"GAN, inference and variance networks ({epochs_text(self.max_epochs)})"
+            self._announce_stage(1, 2, what)
+        super()._train_networks(X, y)
+
     def _after_training(self, X: torch.Tensor) -> None:
         for network in self.net_.networks().values():
             # Running statistics from now on, for scoring in place (images) as for the copies.
@@ -580,12 +587,16 @@ class InvGANDetector(LatentSpaceMixin, BaseDetector):
         through the precisions at the fixed codes ``z = h(x)``, so the codes and squared
         residuals are computed once and a :class:`_VarianceRefitNet` fits ``W`` on them.
         """
+        n_epochs = len(self.net_.history)
+        what = f"variance refit on the training codes ({epochs_text(n_epochs)})"
+        self._announce_stage(2, 2, what)
         generator, inference = self.net_.module_, self.net_.inference_
         code_chunks, residual_chunks = [], []
-        with torch.no_grad():
+        with torch.no_grad(), self._progress(X.shape[0], "encoding") as progress:
             for rows in X.split(self.inference_batch_size):
                 code_chunks.append(inference(rows))
                 residual_chunks.append((rows - generator(code_chunks[-1])).pow(2))
+                progress.update(rows.shape[0])
         codes, squared_residuals = torch.cat(code_chunks), torch.cat(residual_chunks)
         # Distinct rows can still share a code: rows closer than float32's resolution once
         # standardized (1 and 0 beside 1e7, say) reach the networks as the same row.
@@ -621,9 +632,9 @@ class InvGANDetector(LatentSpaceMixin, BaseDetector):
             lr=self.lr_inference,
             # As many epochs as the networks have trained (over all warm-started fits), so
             # that a continued fit refits exactly as one longer fit does.
-            max_epochs=len(self.net_.history),
+            max_epochs=n_epochs,
             callbacks=[],
-            verbose=0,
+            callbacks__progress__label=f"{type(self).__name__} variance refit",
         )
         refit.partial_fit(codes, squared_residuals)
         self.net_.encoded_variance_.load_state_dict(variance.state_dict())

@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch.nn import functional as F
 
 from ._docstrings import fill_doc
+from ._progress import epochs_text
 from ._supervised import ClassifierDetector, _ClassifierNet
 from .base import BaseDetector
 
@@ -303,7 +304,12 @@ class PostHocDetector(ClassifierDetector):
             self._check_user_classifier(X)
 
     def _train_networks(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        if self.classifier is None:
+            self._announce_stage(1, 2, f"classifier ({epochs_text(self.max_epochs)})")
+        else:
+            self._announce_stage(1, 2, "classifier (the given one, not trained)")
         self._train_classifier(self.net_, X, y)
+        self._announce_stage(2, 2, "statistics of the scores on the training features")
         self._estimate_statistics(X.cpu().numpy(), y.cpu().numpy(), standardize=False)
 
     def _features_and_logits(
@@ -314,7 +320,7 @@ class PostHocDetector(ClassifierDetector):
             features = classifier.features(batch)
             return torch.cat([features, classifier.head(features)], dim=1)
 
-        both = self._map_batches(X, outputs, standardize=standardize)
+        both = self._map_batches(X, outputs, standardize=standardize, task="features")
         n_logits = self.net_.module_.n_classes
         return both[:, :-n_logits], both[:, -n_logits:]
 
