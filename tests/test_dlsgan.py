@@ -1,24 +1,22 @@
-"""DLSGANDetector: the outlier contract, persistence, seeds, bad input, divergence, latent API."""
+"""DLSGANDetector: separation, parameter errors, numerics, latent-variance warnings, the latent
+API, the history and the scores against formulas. The outlier contract, persistence, seeds, bad
+input and divergence are checked for every detector by skood.utils.estimator_checks
+(tests/test_common.py)."""
 
 import copy
-import pickle
-import subprocess
-import sys
 import warnings
 
-import joblib
 import numpy as np
 import pytest
 import torch
 from scipy import stats
-from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skood import DLSGANDetector, TrainingDivergedError
+from skood import DLSGANDetector
 from skood.metrics import outlier_auroc_scorer
 
 TINY = {"max_epochs": 2, "latent_dim": 4, "hidden_dims": (16,), "device": "cpu", "random_state": 0}
@@ -35,26 +33,6 @@ def fitted(blobs):
     return DLSGANDetector(**TINY).fit(blobs)
 
 
-@pytest.mark.parametrize("variant", ["dlsgan", "msegan", "infogan"])
-@pytest.mark.parametrize("score_type", ["nlp", "reconstruction"])
-def test_contract(blobs, variant, score_type):
-    det = DLSGANDetector(variant=variant, score_type=score_type, **TINY).fit(blobs)
-    scores = det.score_samples(blobs)
-    assert scores.dtype == np.float64 and scores.shape == (len(blobs),)
-    np.testing.assert_array_equal(det.decision_function(blobs), scores - det.offset_)
-    pred = det.predict(blobs)
-    np.testing.assert_array_equal(pred, np.where(scores - det.offset_ < 0, -1, 1))
-    assert set(np.unique(pred)) <= {-1, 1}
-    refit = DLSGANDetector(variant=variant, score_type=score_type, **TINY)
-    np.testing.assert_array_equal(refit.fit_predict(blobs), pred)
-
-
-@pytest.mark.parametrize("contamination", [0.05, 0.2])
-def test_contamination_sets_the_flagged_fraction(blobs, contamination):
-    det = DLSGANDetector(contamination=contamination, **TINY).fit(blobs)
-    assert np.mean(det.predict(blobs) == -1) == pytest.approx(contamination, abs=0.01)
-
-
 def test_separates_an_outlier_cluster():
     rng = np.random.RandomState(1)
     train = rng.normal(size=(300, 6))
@@ -66,44 +44,6 @@ def test_separates_an_outlier_cluster():
             device="cpu", random_state=0,
         ).fit(train)  # fmt: skip
         assert roc_auc_score(is_inlier, det.score_samples(test)) > 0.95
-
-
-def test_feature_names(blobs):
-    pd = pytest.importorskip("pandas")
-    frame = pd.DataFrame(blobs, columns=[f"f{i}" for i in range(blobs.shape[1])])
-    det = DLSGANDetector(**TINY).fit(frame)
-    assert det.n_features_in_ == 5
-    assert list(det.feature_names_in_) == list(frame.columns)
-    with pytest.warns(UserWarning, match="does not have valid feature names"):
-        det.score_samples(blobs)
-
-
-@pytest.mark.parametrize(
-    ("make_bad", "match"),
-    [
-        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.nan, X), "NaN"),
-        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.inf, X), "infinity"),
-        (lambda X: X[:, 0], "1D|2D"),
-        (lambda X: X[:0], "0 sample"),
-        (lambda X: X[:1], "1 sample"),
-        (lambda X: np.full(X.shape, "word", dtype=object), "convert|string"),
-    ],
-    ids=["nan", "inf", "1d", "empty", "one-sample", "strings"],
-)
-def test_bad_input_is_a_clear_value_error(blobs, fitted, make_bad, match):
-    bad = make_bad(blobs)
-    with pytest.raises(ValueError, match=match):
-        DLSGANDetector(**TINY).fit(bad)
-    if bad.ndim == 2 and len(bad) == 1:
-        assert fitted.score_samples(bad).shape == (1,)  # scoring one row is fine
-    elif bad.ndim == 2 and bad.dtype != object:
-        with pytest.raises(ValueError, match=match):
-            fitted.score_samples(bad)
-
-
-def test_wrong_width_at_predict(fitted, blobs):
-    with pytest.raises(ValueError, match="X has 4 features, but DLSGANDetector is expecting 5"):
-        fitted.predict(blobs[:, :4])
 
 
 def test_constant_column_is_fine(blobs):
@@ -140,30 +80,6 @@ def test_cuda_without_a_gpu_is_an_error(blobs):
         DLSGANDetector(**{**TINY, "device": "cuda"}).fit(blobs)
 
 
-def test_same_seed_same_scores_other_seed_other_scores(blobs):
-    first = DLSGANDetector(**TINY).fit(blobs).score_samples(blobs)
-    second = DLSGANDetector(**TINY).fit(blobs).score_samples(blobs)
-    np.testing.assert_array_equal(first, second)
-    other = DLSGANDetector(**{**TINY, "random_state": 1}).fit(blobs).score_samples(blobs)
-    assert not np.allclose(first, other)
-
-
-def test_fit_leaves_global_torch_random_state_alone(blobs):
-    torch.manual_seed(123)
-    expected = torch.rand(3)
-    torch.manual_seed(123)
-    DLSGANDetector(**TINY).fit(blobs)
-    np.testing.assert_array_equal(torch.rand(3), expected)
-
-
-def test_clone_and_set_params(fitted, blobs):
-    copy = clone(fitted)
-    assert copy.get_params() == fitted.get_params()
-    assert not hasattr(copy, "net_")
-    copy.set_params(latent_dim=8).fit(blobs)
-    assert copy.transform(blobs).shape == (len(blobs), 8)
-
-
 def test_grid_search_in_a_pipeline_picks_a_model():
     rng = np.random.RandomState(0)
     X = np.vstack([rng.normal(size=(150, 4)), rng.normal(loc=5.0, size=(30, 4))])
@@ -177,69 +93,6 @@ def test_grid_search_in_a_pipeline_picks_a_model():
     ).fit(X, y)
     assert search.best_params_["det__latent_dim"] in (4, 8)
     assert search.best_score_ > 0.9
-
-
-def test_pickle_and_joblib_round_trips(fitted, blobs, tmp_path):
-    restored = pickle.loads(pickle.dumps(fitted))
-    path = tmp_path / "detector.joblib"
-    joblib.dump(fitted, path)
-    loaded = joblib.load(path)
-    for other in (restored, loaded):
-        np.testing.assert_array_equal(other.score_samples(blobs), fitted.score_samples(blobs))
-        np.testing.assert_array_equal(other.transform(blobs), fitted.transform(blobs))
-        np.testing.assert_array_equal(other.predict(blobs), fitted.predict(blobs))
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU to fit on CUDA")
-def test_model_fitted_on_cuda_loads_on_cpu_only_process(blobs, tmp_path):
-    det = DLSGANDetector(**{**TINY, "device": "cuda"}).fit(blobs)
-    path = tmp_path / "cuda.pkl"
-    np.save(tmp_path / "X.npy", blobs)
-    np.save(tmp_path / "scores.npy", det.score_samples(blobs))
-    path.write_bytes(pickle.dumps(det))
-    code = (
-        "import pickle, numpy as np, warnings; warnings.simplefilter('ignore');"
-        f"det = pickle.loads(open({str(path)!r}, 'rb').read());"
-        f"X = np.load({str(tmp_path / 'X.npy')!r});"
-        f"expected = np.load({str(tmp_path / 'scores.npy')!r});"
-        "assert str(det.net_.device) == 'cpu', det.net_.device;"
-        "np.testing.assert_allclose(det.score_samples(X), expected, rtol=1e-5)"
-    )
-    subprocess.run(
-        [sys.executable, "-c", code], check=True, env={"CUDA_VISIBLE_DEVICES": ""} | _env()
-    )
-
-
-def _env():
-    import os
-
-    return {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
-
-
-def test_cuda_marked_model_loads_on_cpu_simulated(blobs):
-    # Without a GPU, exercise the same path: a net whose device says "cuda" unpickles on a
-    # CPU-only machine with skorch's warning and moves to the CPU.
-    det = DLSGANDetector(**TINY).fit(blobs)
-    expected = det.score_samples(blobs)
-    det.net_.device = "cuda"
-    payload = pickle.dumps(det)
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is present; the real test above covers this")
-    with pytest.warns(UserWarning, match="not available"):
-        restored = pickle.loads(payload)
-    assert str(restored.net_.device) == "cpu"
-    np.testing.assert_array_equal(restored.score_samples(blobs), expected)
-
-
-def test_divergence_raises_and_leaves_the_detector_unfitted(blobs):
-    """A diverged fit raises a FloatingPointError naming lr and keeps no model."""
-    det = DLSGANDetector(**{**TINY, "lr": 1e8})
-    with pytest.raises(TrainingDivergedError, match="lr") as info:
-        det.fit(blobs)
-    # What the fit raised is a FloatingPointError, so numeric-error handlers catch it.
-    assert isinstance(info.value, FloatingPointError)
-    with pytest.raises(NotFittedError):
-        det.score_samples(blobs)
 
 
 def test_exploding_latent_variance_warns_and_scores_stay_finite(blobs):
@@ -297,15 +150,6 @@ def test_latent_scale(blobs, variant):
         assert not np.allclose(det.latent_scale_, 1.0)
     else:
         np.testing.assert_array_equal(det.latent_scale_, 1.0)
-
-
-def test_scores_do_not_depend_on_the_inference_batch(fitted, blobs):
-    small = clone(fitted).set_params(inference_batch_size=7)
-    small.__dict__.update({k: v for k, v in vars(fitted).items() if k.endswith("_")})
-    np.testing.assert_allclose(small.score_samples(blobs), fitted.score_samples(blobs), rtol=1e-10)
-    np.testing.assert_allclose(
-        fitted.score_samples(blobs[50:60]), fitted.score_samples(blobs)[50:60], rtol=1e-10
-    )
 
 
 def test_learning_rate_decays_every_epoch(blobs):

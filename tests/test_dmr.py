@@ -1,15 +1,16 @@
-"""DMRDetector: synthesis against direct computations, the outlier contract with labels, the
-generator and classifier options, augmentation, images, persistence, seeds and bad input."""
+"""DMRDetector: synthesis against direct computations, the outlier contract with labels for the
+syntheses the common checks do not run, the generator and classifier options, augmentation,
+images and bad parameters and labels. Persistence, seeds, clones and bad input are checked for
+every detector by skood.utils.estimator_checks (tests/test_common.py)."""
 
 import copy
-import pickle
 from itertools import combinations, product
 
 import numpy as np
 import pytest
 import torch
 from scipy.special import expit
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
@@ -188,7 +189,8 @@ def test_scores_are_minus_the_rejection_logit_of_the_classifier_features(blobs, 
 
 
 # --------------------------------------------------------------------------- the contract
-@pytest.mark.parametrize("synthesis", ["mlm+dmr", "mlm", "dmr"])
+# synthesis="mlm+dmr" (the default): the common checks (tests/test_common.py).
+@pytest.mark.parametrize("synthesis", ["mlm", "dmr"])
 def test_outlier_contract_with_labels(blobs, generator, synthesis):
     X, y = blobs
     det = DMRDetector(generator=generator, synthesis=synthesis, contamination=0.1, **TINY)
@@ -316,18 +318,6 @@ def test_bad_labels(blobs):
 
 
 # --------------------------------------------------------------------------- persistence, seeds
-def test_pickle_round_trip_and_seeds(blobs, generator, fitted):
-    X, y = blobs
-    restored = pickle.loads(pickle.dumps(fitted))
-    np.testing.assert_array_equal(restored.score_samples(X), fitted.score_samples(X))
-    np.testing.assert_array_equal(
-        restored.synthesize(5, random_state=0), fitted.synthesize(5, random_state=0)
-    )
-    again = DMRDetector(generator=generator, **TRAINED).fit(X, y)
-    np.testing.assert_array_equal(again.score_samples(X), fitted.score_samples(X))
-    other = DMRDetector(generator=generator, **{**TRAINED, "random_state": 1}).fit(X, y)
-    assert not np.allclose(other.score_samples(X), fitted.score_samples(X))
-    assert not hasattr(clone(fitted), "net_")
 
 
 # --------------------------------------------------------------------------- images

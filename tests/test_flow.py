@@ -1,13 +1,11 @@
 """ApproximateMassFlowDetector and the RealNVP flows: exact densities, inverses, the batched
-input-gradient norms, the penalty's meaning, the outlier contract, persistence, seeds, images."""
+input-gradient norms, the penalty's meaning, the scores against direct computations, sampling,
+images. The outlier contract, persistence (CUDA to CPU too), seeds, bad input and divergence are
+checked for every detector by skood.utils.estimator_checks (tests/test_common.py)."""
 
 import copy
 import math
-import pickle
-import subprocess
-import sys
 
-import joblib
 import numpy as np
 import pytest
 import torch
@@ -16,11 +14,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import stats
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, KFold
 
-from skood import TrainingDivergedError
 from skood.flow import ApproximateMassFlowDetector, log_prob_and_gradient_norm
 from skood.nn.realnvp import (
     DequantizeLogit,
@@ -209,17 +205,6 @@ def test_penalty_gradient_goes_through_the_input_gradient():
 
 
 # ----------------------------------------------------------------------------- the detector
-@pytest.mark.parametrize("score_type", ["approximate_mass", "log_likelihood"])
-def test_contract(blobs, score_type):
-    det = ApproximateMassFlowDetector(score_type=score_type, **TINY).fit(blobs)
-    scores = det.score_samples(blobs)
-    assert scores.dtype == np.float64 and scores.shape == (len(blobs),)
-    np.testing.assert_array_equal(det.decision_function(blobs), scores - det.offset_)
-    pred = det.predict(blobs)
-    np.testing.assert_array_equal(pred, np.where(scores - det.offset_ < 0, -1, 1))
-    assert np.mean(pred == -1) == pytest.approx(0.1, abs=0.01)
-    refit = ApproximateMassFlowDetector(score_type=score_type, **TINY)
-    np.testing.assert_array_equal(refit.fit_predict(blobs), pred)
 
 
 def test_offset_belongs_to_the_fitted_score_type(fitted, blobs):
@@ -328,44 +313,14 @@ def test_penalty_lowers_the_training_gradient_norm():
     assert np.mean(-penalised.score_samples(X)) < np.mean(-vanilla.score_samples(X))
 
 
-def test_pickle_and_joblib_round_trips(fitted, blobs, tmp_path):
-    restored = pickle.loads(pickle.dumps(fitted))
-    path = tmp_path / "flow.joblib"
-    joblib.dump(fitted, path)
-    loaded = joblib.load(path)
-    for other in (restored, loaded):
-        np.testing.assert_array_equal(other.score_samples(blobs), fitted.score_samples(blobs))
-        np.testing.assert_array_equal(other.predict(blobs), fitted.predict(blobs))
-        assert other.score(blobs) == fitted.score(blobs)
-        np.testing.assert_array_equal(
-            other.sample(4, random_state=1), fitted.sample(4, random_state=1)
-        )
-
-
-def test_same_seed_same_scores_other_seed_other_scores(blobs):
-    first = ApproximateMassFlowDetector(**TINY).fit(blobs).score_samples(blobs)
-    second = ApproximateMassFlowDetector(**TINY).fit(blobs).score_samples(blobs)
-    np.testing.assert_array_equal(first, second)
-    other = ApproximateMassFlowDetector(**{**TINY, "random_state": 1}).fit(blobs)
-    assert not np.allclose(first, other.score_samples(blobs))
-
-
-def test_fit_leaves_global_torch_random_state_alone(blobs, images):
+def test_image_fit_leaves_global_torch_random_state_alone(images):
+    # Tables: check_global_random_state (tests/test_common.py); images draw dequantisation
+    # noise too.
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    ApproximateMassFlowDetector(**TINY).fit(blobs)
-    ApproximateMassFlowDetector(**TINY_IMAGE).fit(images)  # dequantisation noise too
+    ApproximateMassFlowDetector(**TINY_IMAGE).fit(images)
     np.testing.assert_array_equal(torch.rand(3), expected)
-
-
-def test_scores_do_not_depend_on_the_inference_batch(fitted, blobs):
-    small = clone(fitted).set_params(inference_batch_size=7)
-    small.__dict__.update({k: v for k, v in vars(fitted).items() if k.endswith("_")})
-    np.testing.assert_allclose(small.score_samples(blobs), fitted.score_samples(blobs), rtol=1e-10)
-    np.testing.assert_allclose(
-        fitted.score_samples(blobs[50:60]), fitted.score_samples(blobs)[50:60], rtol=1e-10
-    )
 
 
 def test_samples_are_in_the_units_of_x():
@@ -419,32 +374,10 @@ def test_any_finite_rows_score_finite_and_alike_alone_or_together(fitted, rows):
     np.testing.assert_allclose(fitted.score_samples(rows[:1]), scores[:1], rtol=1e-9)
 
 
-@pytest.mark.parametrize(
-    ("make_bad", "match"),
-    [
-        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.nan, X), "NaN"),
-        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.inf, X), "infinity"),
-        (lambda X: X[:, 0], "1D|2D"),
-        (lambda X: X[:0], "0 sample"),
-        (lambda X: X[:1], "1 sample"),
-        (lambda X: X[:, :1], r"at least 2 features.*1 feature\(s\)"),
-    ],
-    ids=["nan", "inf", "1d", "empty", "one-sample", "one-feature"],
-)
-def test_bad_input_is_a_clear_value_error(blobs, make_bad, match):
-    with pytest.raises(ValueError, match=match):
-        ApproximateMassFlowDetector(**TINY).fit(make_bad(blobs))
-
-
-def test_bad_input_at_scoring(fitted, blobs):
-    with pytest.raises(ValueError, match="NaN"):
-        fitted.score_samples(np.where(blobs == blobs[0, 0], np.nan, blobs))
-    with pytest.raises(ValueError, match="X has 4 features, but ApproximateMassFlowDetector"):
-        fitted.score(blobs[:, :4])
-    with pytest.raises(NotFittedError):
-        ApproximateMassFlowDetector().score(blobs)
-    with pytest.raises(NotFittedError):
-        ApproximateMassFlowDetector().sample(2)
+def test_one_feature_is_a_clear_value_error(blobs):
+    # The other bad inputs: check_bad_input_at_fit (tests/test_common.py).
+    with pytest.raises(ValueError, match=r"at least 2 features.*1 feature\(s\)"):
+        ApproximateMassFlowDetector(**TINY).fit(blobs[:, :1])
 
 
 @pytest.mark.parametrize(
@@ -461,14 +394,6 @@ def test_bad_parameters_raise_at_fit(blobs, params, match):
     """Each bad parameter is a ValueError that names it."""
     with pytest.raises(ValueError, match=match):
         ApproximateMassFlowDetector(**{**TINY, **params}).fit(blobs)
-
-
-def test_divergence_raises_and_leaves_the_detector_unfitted(blobs):
-    det = ApproximateMassFlowDetector(**{**TINY, "lr": 1e8, "max_grad_norm": None})
-    with pytest.raises(TrainingDivergedError, match="Lower the learning rate"):
-        det.fit(blobs)
-    with pytest.raises(NotFittedError):
-        det.score_samples(blobs)
 
 
 def test_grid_search_tunes_on_held_out_log_likelihood_without_labels():
@@ -602,29 +527,3 @@ def test_image_input_errors(images):
         det.score_samples(images + 3.0)
     # Rounding noise at the edges of the range is accepted.
     assert np.all(np.isfinite(det.score_samples(np.clip(images, -1, 1) * (1 + 1e-6))))
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
-def test_fitted_on_cuda_scores_like_the_cpu_and_loads_on_a_cpu_only_process(blobs, tmp_path):
-    det = ApproximateMassFlowDetector(**{**TINY, "device": "cuda"}).fit(blobs)
-    assert str(det.net_.device).startswith("cuda")
-    scores = det.score_samples(blobs)
-    assert np.all(np.isfinite(scores))
-    path = tmp_path / "cuda.pkl"
-    np.save(tmp_path / "X.npy", blobs)
-    np.save(tmp_path / "scores.npy", scores)
-    path.write_bytes(pickle.dumps(det))
-    code = (
-        "import pickle, numpy as np, warnings; warnings.simplefilter('ignore');"
-        f"det = pickle.loads(open({str(path)!r}, 'rb').read());"
-        f"X = np.load({str(tmp_path / 'X.npy')!r});"
-        f"expected = np.load({str(tmp_path / 'scores.npy')!r});"
-        "assert str(det.net_.device) == 'cpu', det.net_.device;"
-        "np.testing.assert_allclose(det.score_samples(X), expected, rtol=1e-6)"
-    )
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
-    subprocess.run(
-        [sys.executable, "-c", code], check=True, env={**env, "CUDA_VISIBLE_DEVICES": ""}
-    )

@@ -1,8 +1,9 @@
 """PostHocDetector: every score against a direct numpy computation on a hand-set classifier, the
-outlier contract with labels, the classifier API, statistics, persistence, seeds and bad input."""
+outlier contract with labels for the score types the common checks do not run, the classifier
+API, statistics, user classifiers, labels and parameters. Persistence, seeds and bad input are
+checked for every detector by skood.utils.estimator_checks (tests/test_common.py)."""
 
 import copy
-import pickle
 
 import numpy as np
 import pytest
@@ -10,7 +11,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import logsumexp, softmax
-from sklearn.base import clone
 from sklearn.datasets import make_blobs
 from sklearn.metrics import roc_auc_score
 from skorch import NeuralNet
@@ -257,10 +257,14 @@ def blobs():
     return X, y
 
 
-@pytest.mark.parametrize("score_type", SCORE_TYPES)
+# The common checks (tests/test_common.py) run the contract with labels for these score types.
+CHECKED_SCORE_TYPES = {"energy", "odin", "vim"}
+
+
+@pytest.mark.parametrize("score_type", [s for s in SCORE_TYPES if s not in CHECKED_SCORE_TYPES])
 def test_outlier_contract_with_labels(blobs, score_type):
     # sklearn's check_outliers_train and check_outliers_fit_predict fit without y; the same
-    # assertions, with the labels this detector needs.
+    # assertions, with the labels this detector needs, for the other score types.
     X, y = blobs
     det = PostHocDetector(score_type=score_type, contamination=0.1, **TINY)
     labels = det.fit_predict(X, y)
@@ -446,10 +450,9 @@ def test_bad_labels_are_clear_errors(blobs, make_y, error, match):
         PostHocDetector(**TINY).fit_predict(X, make_y(y.astype(float)))
 
 
-def test_bad_input_and_parameters(blobs):
+def test_bad_parameters(blobs):
+    # Bad input: check_bad_input_at_fit (tests/test_common.py).
     X, y = blobs
-    with pytest.raises(ValueError, match="NaN"):
-        PostHocDetector(**TINY).fit(np.where(X > 5, np.nan, X), y)
     for params, match in (
         ({"score_type": "gradnorm"}, "'score_type' parameter"),
         ({"react_percentile": 0.0}, "'react_percentile' parameter"),
@@ -464,23 +467,6 @@ def test_bad_input_and_parameters(blobs):
 
 
 # --------------------------------------------------------------------------- persistence, seeds
-def test_pickle_round_trip_scores_identically(blobs):
-    X, y = blobs
-    for score_type in ("odin", "vim"):
-        det = PostHocDetector(score_type=score_type, **TINY).fit(X, y)
-        restored = pickle.loads(pickle.dumps(det))
-        np.testing.assert_array_equal(restored.score_samples(X), det.score_samples(X))
-        np.testing.assert_array_equal(restored.predict_class(X), det.predict_class(X))
-
-
-def test_seeds(blobs):
-    X, y = blobs
-    first = PostHocDetector(**TINY).fit(X, y).score_samples(X)
-    np.testing.assert_array_equal(PostHocDetector(**TINY).fit(X, y).score_samples(X), first)
-    other = PostHocDetector(**{**TINY, "random_state": 1}).fit(X, y).score_samples(X)
-    assert not np.allclose(first, other)
-    fitted = PostHocDetector(**TINY).fit(X, y)
-    assert not hasattr(clone(fitted), "net_")
 
 
 @pytest.mark.parametrize("score_type", ["odin", "mahalanobis"])

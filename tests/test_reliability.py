@@ -168,8 +168,8 @@ def test_ctrl_c_during_a_warm_started_fit_leaves_the_detector_unfitted(data, mon
 
 
 # --------------------------------------------------------------------------- global random state
+# Every detector's default configuration: check_global_random_state (tests/test_common.py).
 RANDOM_STATE_CASES = [
-    *[(name, {}) for name in DETECTORS],
     ("dlsgan", {"equalized_lr": False}),
     ("autoencoder", {"equalized_lr": False}),
 ]
