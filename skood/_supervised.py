@@ -319,4 +319,6 @@ class ClassifierDetector(BaseDetector):
         classes : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        return self.classes_[np.argmax(self._class_logits(X), axis=1)]
+        # The logits first: they check that the detector is fitted before classes_ is read.
+        logits = self._class_logits(X)
+        return self.classes_[np.argmax(logits, axis=1)]

@@ -34,20 +34,6 @@ def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
-# Contract defects the checks found, to fix in the detectors (then the entry must go: the cases
-# are strict xfails).
-CONTRACT_FAILURES = {
-    "check_not_fitted": "predict_class before fit raises AttributeError (classes_ is read before "
-    "check_is_fitted in skood/_supervised.py), not NotFittedError",
-}
-
-
-def expected_contract_failures(detector) -> dict:
-    if isinstance(detector, PostHocDetector | DMRDetector):
-        return CONTRACT_FAILURES
-    return {}
-
-
-@parametrize_with_detector_checks(DETECTORS, expected_failed_checks=expected_contract_failures)
+@parametrize_with_detector_checks(DETECTORS)
 def test_detector_contract(detector, check):
     check(detector)
