@@ -8,6 +8,7 @@ from . import io
 from .autoencoder import AutoencoderDetector
 from .dlsgan import DLSGANDetector
 from .dmr import DMRDetector
+from .ensemble import BaggingDetector
 from .exceptions import (
     FileVerificationError,
     InconsistentSkoodVersionWarning,
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ApproximateMassFlowDetector",
     "AutoencoderDetector",
+    "BaggingDetector",
     "DLSGANDetector",
     "DMRDetector",
     "FileVerificationError",
