@@ -23,25 +23,13 @@ ENSEMBLES = [
     BaggingDetector(DLSGANDetector(**FAST_GAN), n_estimators=2, random_state=0),
 ]
 
-NO_DEVICE = "the ensemble has no device parameter (its members have theirs: estimator__device)"
-NO_NET = "the ensemble has no net_ of its own (its members' nets pickle and load each)"
-
-
-def expected_detector_failures(detector) -> dict:
-    failures = {"check_failed_fit_leaves_unfitted": NO_DEVICE}
-    if torch.cuda.is_available():
-        failures["check_fitted_on_cuda_loads_on_cpu"] = NO_DEVICE
-    else:
-        failures["check_cuda_marked_model_loads_on_cpu"] = NO_NET
-    return failures
-
 
 @parametrize_with_checks(ENSEMBLES)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
-@parametrize_with_detector_checks(ENSEMBLES, expected_failed_checks=expected_detector_failures)
+@parametrize_with_detector_checks(ENSEMBLES)
 def test_detector_contract(detector, check):
     check(detector)
 
