@@ -29,6 +29,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._outlier import OffsetThresholdMixin
 from ._progress import row_progress
 from ._training import EveryOptimizerLRScheduler, MultiModuleNet
 from ._validation import check_input_shape
@@ -82,7 +83,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return torch.device(device)
 
 
-class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of skood's neural outlier detectors.
 
     Not meant to be used directly: see :class:`skood.DLSGANDetector`.
@@ -553,40 +554,6 @@ class BaseDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return self._score_validated(X)
-
-    def decision_function(self, X):
-        """Shifted score: ``score_samples(X) - offset_``; negative for outliers.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples to score.
-
-        Returns
-        -------
-        decision : ndarray of shape (n_samples,)
-            Negative values flag outliers, positive values inliers.
-        """
-        self._check_offset_matches_scoring()
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X):
-        """Label each sample as inlier (+1) or outlier (-1).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples to label.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            -1 where ``decision_function(X) < 0``, +1 elsewhere.
-        """
-        decision = self.decision_function(X)
-        labels = np.ones(decision.shape[0], dtype=int)
-        labels[decision < 0] = -1
-        return labels
 
     # ------------------------------------------------------------------ history
     @property

@@ -17,6 +17,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._outlier import OffsetThresholdMixin
+
 __all__ = ["BaggingDetector"]
 
 _MAX_INT = np.iinfo(np.int32).max
@@ -41,7 +43,7 @@ def _fit_member(estimator, X, y, rows, features, seed):
     return estimator, scores
 
 
-class BaggingDetector(OutlierMixin, BaseEstimator):
+class BaggingDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator):
     """An ensemble of outlier detectors whose rescaled scores are averaged.
 
     Each of the ``n_estimators`` members is a clone of ``estimator`` with its own seed (set
@@ -357,39 +359,6 @@ class BaggingDetector(OutlierMixin, BaseEstimator):
             The ensemble's scores.
         """
         return self.member_scores(X).mean(axis=0)
-
-    def decision_function(self, X):
-        """``score_samples(X) - offset_``: negative for outliers.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score.
-
-        Returns
-        -------
-        decision : ndarray of shape (n_samples,)
-            Shifted scores.
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X):
-        """-1 for outliers (``decision_function < 0``), +1 for inliers.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to label.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            -1 or +1.
-        """
-        decision = self.decision_function(X)
-        labels = np.ones(decision.shape[0], dtype=int)
-        labels[decision < 0] = -1
-        return labels
 
     def fit_predict(self, X, y=None):
         """``fit(X, y).predict(X)`` (``y`` reaches members that need it).
