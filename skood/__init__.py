@@ -6,6 +6,7 @@ Detectors are scikit-learn outlier estimators (``fit``, ``score_samples``, ``dec
 
 from . import io
 from .autoencoder import AutoencoderDetector
+from .conformal import ConformalDetector
 from .dlsgan import DLSGANDetector
 from .dmr import DMRDetector
 from .ensemble import BaggingDetector
@@ -24,6 +25,7 @@ __all__ = [
     "ApproximateMassFlowDetector",
     "AutoencoderDetector",
     "BaggingDetector",
+    "ConformalDetector",
     "DLSGANDetector",
     "DMRDetector",
     "FileVerificationError",
