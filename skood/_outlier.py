@@ -1,10 +1,37 @@
-"""The threshold half of the outlier contract, shared by every skood detector and ensemble."""
+"""Parts of the outlier contract shared by skood's detectors and its meta-detectors."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 
-__all__ = ["OffsetThresholdMixin"]
+__all__ = ["OffsetThresholdMixin", "default_outlier_detector", "previous_fit_kept_on_failure"]
+
+
+def default_outlier_detector():
+    """The detector a meta-detector wraps when given none: scikit-learn's IsolationForest()."""
+    from sklearn.ensemble import IsolationForest
+
+    return IsolationForest()
+
+
+@contextmanager
+def previous_fit_kept_on_failure(estimator) -> Iterator[None]:
+    """Restore ``estimator``'s fitted attributes (names ending in ``_``) if the block fails.
+
+    A meta-detector's fit that fails (bad input, a member that cannot fit, Ctrl-C) then leaves
+    it as it was: unfitted, or with its earlier fit whole.
+    """
+    kept = {key: value for key, value in vars(estimator).items() if key.endswith("_")}
+    try:
+        yield
+    except BaseException:
+        for key in [key for key in vars(estimator) if key.endswith("_")]:
+            delattr(estimator, key)
+        vars(estimator).update(kept)
+        raise
 
 
 class OffsetThresholdMixin:

@@ -17,13 +17,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._outlier import default_outlier_detector, previous_fit_kept_on_failure
+
 __all__ = ["ConformalDetector", "benjamini_hochberg"]
-
-
-def _default_detector():
-    from sklearn.ensemble import IsolationForest
-
-    return IsolationForest()
 
 
 def benjamini_hochberg(p_values, alpha):
@@ -201,7 +197,7 @@ class ConformalDetector(OutlierMixin, BaseEstimator):
         self.random_state = random_state
 
     def _detector(self):
-        return _default_detector() if self.detector is None else self.detector
+        return default_outlier_detector() if self.detector is None else self.detector
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -245,14 +241,8 @@ class ConformalDetector(OutlierMixin, BaseEstimator):
             The fitted detector.
         """
         # A fit that fails leaves the detector as it was.
-        kept = {key: value for key, value in vars(self).items() if key.endswith("_")}
-        try:
+        with previous_fit_kept_on_failure(self):
             self._fit(X, X_calibration)
-        except BaseException:
-            for key in [key for key in vars(self) if key.endswith("_")]:
-                delattr(self, key)
-            vars(self).update(kept)
-            raise
         return self
 
     def _fit(self, X, X_calibration) -> None:

@@ -17,17 +17,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._outlier import OffsetThresholdMixin
+from ._outlier import (
+    OffsetThresholdMixin,
+    default_outlier_detector,
+    previous_fit_kept_on_failure,
+)
 
 __all__ = ["BaggingDetector"]
 
 _MAX_INT = np.iinfo(np.int32).max
-
-
-def _default_estimator():
-    from sklearn.ensemble import IsolationForest
-
-    return IsolationForest()
 
 
 def _fit_member(estimator, X, y, rows, features, seed):
@@ -212,7 +210,7 @@ class BaggingDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator):
         self.verbose = verbose
 
     def _estimator(self):
-        return _default_estimator() if self.estimator is None else self.estimator
+        return default_outlier_detector() if self.estimator is None else self.estimator
 
     def _member_requires_y(self) -> bool:
         return bool(self._estimator().__sklearn_tags__().target_tags.required)
@@ -254,14 +252,8 @@ class BaggingDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator):
             The fitted ensemble.
         """
         # A fit that fails (bad input, a member that cannot fit) leaves the ensemble as it was.
-        kept = {key: value for key, value in vars(self).items() if key.endswith("_")}
-        try:
+        with previous_fit_kept_on_failure(self):
             self._fit(X, y)
-        except BaseException:
-            for key in [key for key in vars(self) if key.endswith("_")]:
-                delattr(self, key)
-            vars(self).update(kept)
-            raise
         return self
 
     def _fit(self, X, y) -> None:
