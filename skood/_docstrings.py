@@ -34,6 +34,11 @@ contamination : float in (0, 0.5], default=0.1
 device : str, default="auto"
     ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
 """,
+    "mixed_precision": """
+mixed_precision : bool, default=False
+    Train with bfloat16 autocast on CUDA (faster convolutions on tensor cores; weights,
+    losses and scoring stay float32). No effect on the CPU.
+""",
     "verbose": """
 verbose : int, default=0
     0: silent. 1: print a table of the losses and the duration of every epoch, and a line
@@ -52,7 +57,7 @@ offset_ : float
     scores.
 """,
     "input_scaling_": """
-input_mean_, input_scale_ : ndarray of shape (n_features_in_,)
+input_mean_, input_scale_ : ndarray of shape (`n_features_in_`,)
     Standardization statistics (zeros and ones when the detector does not standardize).
 """,
     "n_features_in_": """
@@ -60,7 +65,7 @@ n_features_in_ : int
     Number of features seen during fit.
 """,
     "feature_names_in_": """
-feature_names_in_ : ndarray of shape (n_features_in_,)
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
     Feature names seen during fit, when X has string column names.
 """,
     # Metrics and plots.
@@ -79,6 +84,21 @@ outlier_label : {-1, 1}, default=-1
     "tpr": """
 tpr : float in (0, 1], default=0.95
     Fraction of inliers accepted.
+""",
+    # The checks of skood.utils.estimator_checks.
+    "check_name_detector": """
+name : str
+    Name of the detector in the failure messages (:func:`check_detector` passes the class
+    name).
+detector : estimator instance
+    The unfitted detector to check; it is left unchanged (the checks fit clones).
+""",
+    "check_data": """
+X : array-like of shape (n_samples, n_features), default=None
+    Training rows, flattened images for an image detector (which the check skips without
+    them). None: the check builds its own table of two classes.
+y : array-like of shape (n_samples,), default=None
+    Class labels of ``X``, for detectors whose ``fit`` requires them; ignored otherwise.
 """,
     "ax": """
 ax : matplotlib Axes, default=None

@@ -89,7 +89,7 @@ class LatentSpaceMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
 
         Returns
         -------
-        samples : ndarray of shape (n_samples, n_features_in_)
+        samples : ndarray of shape (n_samples, `n_features_in_`)
             Decoded samples (the decoder's means for a stochastic one).
         """
         check_is_fitted(self)
@@ -110,7 +110,7 @@ class LatentSpaceMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
 
         Returns
         -------
-        samples : ndarray of shape (n_samples, n_features_in_)
+        samples : ndarray of shape (n_samples, `n_features_in_`)
             Generated samples in the original feature units.
         """
         return self._sample(n_samples, random_state)

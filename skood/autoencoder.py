@@ -74,6 +74,7 @@ class AutoencoderDetector(LatentModelMixin, BaseDetector):
     inference_batch_size : int, default=8192
         Rows scored at a time.
     %(device)s
+    %(mixed_precision)s
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation and batch order.
     %(verbose)s

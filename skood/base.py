@@ -558,8 +558,10 @@ class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=
     # ------------------------------------------------------------------ history
     @property
     def history_(self):
-        """The skorch :class:`~skorch.history.History` of the last fit (every loss, per epoch
-        and per batch)."""
+        """The skorch :class:`~skorch.history.History` of the last fit.
+
+        Every recorded loss, per epoch and per batch.
+        """
         check_is_fitted(self, "net_")
         return self.net_.history
 

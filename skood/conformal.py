@@ -114,7 +114,7 @@ class ConformalDetector(OutlierMixin, BaseEstimator):
         offset_``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen during fit, where ``X`` had string column names.
 
     See Also

@@ -226,9 +226,7 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
     inference_batch_size : int, default=8192
         Rows converted and scored at a time; bounds memory when scoring large inputs.
     %(device)s
-    mixed_precision : bool, default=False
-        Train with bfloat16 autocast on CUDA (faster convolutions on tensor cores; weights,
-        losses and scoring stay float32). No effect on the CPU.
+    %(mixed_precision)s
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, latent sampling and batch order. Same seed, same data and
         CPU give identical scores.

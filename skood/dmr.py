@@ -581,7 +581,7 @@ class DMRDetector(ClassifierDetector):
 
         Returns
         -------
-        outliers : ndarray of shape (n_samples, n_features_in_)
+        outliers : ndarray of shape (n_samples, `n_features_in_`)
             Decoded synthetic outliers (flattened images when ``input_shape`` is set).
         """
         check_is_fitted(self)

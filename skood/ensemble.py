@@ -110,7 +110,7 @@ class BaggingDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator):
         ``decision_function = score_samples - offset_``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen during fit, where ``X`` had string column names.
 
     See Also

@@ -520,7 +520,7 @@ class ApproximateMassFlowDetector(BaseDetector):
 
         Returns
         -------
-        samples : ndarray of shape (n_samples, n_features_in_)
+        samples : ndarray of shape (n_samples, `n_features_in_`)
             ``inverse(z)`` in the original feature units; for images, pixels clipped to
             ``pixel_range`` (continuous values, not rounded to 8-bit levels).
         """

@@ -329,10 +329,10 @@ class InvGANDetector(LatentSpaceMixin, BaseDetector):
         ``inference_loss`` = ``-L_{h,sigma}``, ``kl``, ``cycle_loss``), per batch and per epoch.
     latent_dim_ : int
         The latent size used.
-    centres_ : ndarray of shape (n_centres_, latent_dim_)
+    centres_ : ndarray of shape (`n_centres_`, `latent_dim_`)
         RBF centres: K-means centres of the prior samples, or of the training codes with
         ``kmeans_on="encoded"``.
-    bandwidths_ : ndarray of shape (n_centres_,)
+    bandwidths_ : ndarray of shape (`n_centres_`,)
         RBF bandwidths ``lambda_k``.
     n_centres_ : int
         The number of centres used.
@@ -707,12 +707,12 @@ class InvGANDetector(LatentSpaceMixin, BaseDetector):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, latent_dim_)
+        X : array-like of shape (n_samples, `latent_dim_`)
             Latent codes.
 
         Returns
         -------
-        std : ndarray of shape (n_samples, n_features_in_)
+        std : ndarray of shape (n_samples, `n_features_in_`)
             Per-feature standard deviations, in standardized units (multiply by
             ``input_scale_`` for the original units); large away from the training codes.
         """
@@ -733,7 +733,7 @@ class InvGANDetector(LatentSpaceMixin, BaseDetector):
 
         Returns
         -------
-        samples : ndarray of shape (n_samples, n_features_in_)
+        samples : ndarray of shape (n_samples, `n_features_in_`)
             Samples in the original feature units.
         """
         return self._sample(n_samples, random_state, noise=noise)

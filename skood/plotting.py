@@ -66,7 +66,7 @@ def plot_score_histograms(
     density: bool = True,
     ax=None,
 ):
-    """Histograms of the scores of inliers and of outliers, on shared bins.
+    """Plot histograms of the scores of inliers and of outliers, on shared bins.
 
     Parameters
     ----------
@@ -87,6 +87,7 @@ def plot_score_histograms(
     Returns
     -------
     ax : matplotlib Axes
+        The axes with the two histograms and their legend.
 
     Examples
     --------
@@ -118,7 +119,7 @@ def plot_score_histograms(
 
 @fill_doc
 def plot_roc_curves(y_true: ArrayLike, scores, *, outlier_label: int = -1, ax=None):
-    """ROC curves of one or several detectors, outliers as the positive class.
+    """Plot ROC curves of one or several detectors, outliers as the positive class.
 
     The x axis is the fraction of inliers flagged (false alarms), the y axis the fraction of
     outliers flagged, as the threshold on the scores rises; each legend entry gives the area,
@@ -135,6 +136,7 @@ def plot_roc_curves(y_true: ArrayLike, scores, *, outlier_label: int = -1, ax=No
     Returns
     -------
     ax : matplotlib Axes
+        The axes with one curve per detector, the chance diagonal and a legend.
 
     Examples
     --------
@@ -201,7 +203,7 @@ def plot_image_grid(
     n_columns: int = 10,
     cell_size: float = 1.0,
 ):
-    """A grid of images, one labelled row per entry: samples, reconstructions, corruptions.
+    """Plot a grid of images, one labelled row per entry: samples, reconstructions, corruptions.
 
     Parameters
     ----------
@@ -223,6 +225,7 @@ def plot_image_grid(
     Returns
     -------
     figure : matplotlib Figure
+        The figure, with one row of axes per entry of ``rows``.
 
     Examples
     --------
@@ -272,7 +275,7 @@ def plot_image_grid(
 
 @fill_doc
 def plot_latent_spectrum(detectors, *, per_epoch: bool = False, ax=None):
-    """The sorted traced latent variance of fitted DLSGAN-family detectors, on a log scale.
+    """Plot the sorted traced latent variance of fitted DLSGAN-family detectors, on a log scale.
 
     The dynamic latent scale of :class:`~skood.DLSGANDetector` shows in this spectrum: the
     coordinates the data use keep a large traced variance while the others shrink; with
@@ -291,6 +294,7 @@ def plot_latent_spectrum(detectors, *, per_epoch: bool = False, ax=None):
     Returns
     -------
     ax : matplotlib Axes
+        The axes with the spectra (one line per detector, or per epoch) and a legend.
 
     Examples
     --------

@@ -63,25 +63,25 @@ class PostHocDetector(ClassifierDetector):
     has penultimate features ``h(x)`` and logits ``f(x) = W h(x) + b``; ``score_samples`` is the
     negation of the published OOD score (higher = more normal):
 
-    ================  ========================================================================
-    ``score_type``    ``score_samples(x)``
-    ================  ========================================================================
-    ``"msp"``         ``max_k softmax(f(x) / T)_k``
-    ``"maxlogit"``    ``max_k f_k(x)``
-    ``"energy"``      ``T * logsumexp(f(x) / T)`` (minus the energy)
-    ``"entropy"``     ``sum_k p_k log p_k`` (minus the entropy of ``p = softmax(f)``)
-    ``"react"``       energy of ``W min(h(x), c) + b``, ``c`` the ``react_percentile`` quantile
-                      of the training activations (ReAct + Energy)
-    ``"odin"``        ``max_k softmax(f(x~) / T)_k`` at ``x~ = x - eps sign(grad_x CE(f(x)/T,
-                      argmax f(x)))`` (``eps = odin_epsilon``)
-    ``"mahalanobis"`` ``-min_c (h - mu_c)^T Sigma^+ (h - mu_c)``, class means ``mu_c`` and tied
-                      covariance ``Sigma`` of the training features (optionally at a perturbed
-                      input, ``mahalanobis_epsilon``)
-    ``"vim"``         ``logsumexp f(x) - alpha ||(h(x) - u) R||``, the residual of the
-                      principal subspace of the training features (Virtual-logit Matching)
-    ``"kl_matching"`` ``-KL(p(x) || d_k)`` with ``d_k`` the mean softmax of the training samples
-                      predicted as class ``k``, ``k`` the predicted class of ``x``
-    ================  ========================================================================
+    =================  ==========================================================================
+    ``score_type``     ``score_samples(x)``
+    =================  ==========================================================================
+    ``"msp"``          ``max_k softmax(f(x) / T)_k``
+    ``"maxlogit"``     ``max_k f_k(x)``
+    ``"energy"``       ``T * logsumexp(f(x) / T)`` (minus the energy)
+    ``"entropy"``      ``sum_k p_k log p_k`` (minus the entropy of ``p = softmax(f)``)
+    ``"react"``        energy of ``W min(h(x), c) + b``, ``c`` the ``react_percentile`` quantile
+                       of the training activations (ReAct + Energy)
+    ``"odin"``         ``max_k softmax(f(x~) / T)_k`` at ``x~ = x - eps sign(grad_x CE(f(x)/T,
+                       argmax f(x)))`` (``eps = odin_epsilon``)
+    ``"mahalanobis"``  ``-min_c (h - mu_c)^T Sigma^+ (h - mu_c)``, class means ``mu_c`` and tied
+                       covariance ``Sigma`` of the training features (optionally at a perturbed
+                       input, ``mahalanobis_epsilon``)
+    ``"vim"``          ``logsumexp f(x) - alpha ||(h(x) - u) R||``, the residual of the
+                       principal subspace of the training features (Virtual-logit Matching)
+    ``"kl_matching"``  ``-KL(p(x) || d_k)`` with ``d_k`` the mean softmax of the training samples
+                       predicted as class ``k``, ``k`` the predicted class of ``x``
+    =================  ==========================================================================
 
     The statistics of every score are estimated at fit, so ``set_params(score_type=...)`` on a
     fitted detector scores with another method without retraining. ``offset_`` stays that of

@@ -76,8 +76,21 @@ _DATASETS = {
 
 
 def scale_images(pixels: np.ndarray, scale: str | None) -> np.ndarray:
-    """Map 8-bit pixels to float32: ``"symmetric"`` -> [-1, 1] (``x / 127.5 - 1``, as the
-    DLSGAN reference does), ``"unit"`` -> [0, 1], None -> 0..255 as float32."""
+    """Map 8-bit pixels to float32.
+
+    Parameters
+    ----------
+    pixels : array-like
+        Pixel values in 0..255, of any shape.
+    scale : {"symmetric", "unit"} or None
+        ``"symmetric"``: [-1, 1] (``x / 127.5 - 1``, as the DLSGAN reference does);
+        ``"unit"``: [0, 1] (``x / 255``); None: 0..255 unchanged.
+
+    Returns
+    -------
+    scaled : ndarray of float32
+        The scaled pixels, of the shape of ``pixels``.
+    """
     pixels = np.asarray(pixels, dtype=np.float32)
     if scale == "symmetric":
         return pixels / np.float32(127.5) - np.float32(1.0)
@@ -189,6 +202,7 @@ def load_mnist(
         ``data`` (float32, n x 784, row-major 28 x 28), ``target`` (digit 0-9), ``images``
         (uint8, n x 28 x 28), ``image_shape``, ``target_names``, ``DESCR``.
     (X, y) : tuple if ``return_X_y``
+        ``data`` and ``target`` of the Bunch.
 
     Examples
     --------
@@ -217,8 +231,29 @@ def load_fashion_mnist(
 ):
     """Load Fashion-MNIST as flat rows (``input_shape=(1, 28, 28)``).
 
-    Same parameters and return values as :func:`load_mnist`; targets are the 10 clothing
-    classes named in ``target_names``.
+    Works as :func:`load_mnist`; targets are the 10 clothing classes named in
+    ``target_names``.
+
+    Parameters
+    ----------
+    subset : {"train", "test", "all"}, default="train"
+        60,000 training images, 10,000 test images, or both (train first, 70,000).
+    data_home : str or path-like, default=None
+        Folder holding ``fashion_mnist/``; see :func:`get_data_home`.
+    return_X_y : bool, default=False
+        Return ``(X, y)`` instead of a Bunch.
+    scale : {"symmetric", "unit"} or None, default="symmetric"
+        Pixel scaling: [-1, 1], [0, 1] or raw 0..255 (all float32).
+    download : bool, default=False
+        Fetch missing files from the public mirror (checksum-verified).
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        ``data`` (float32, n x 784, row-major 28 x 28), ``target`` (class 0-9), ``images``
+        (uint8, n x 28 x 28), ``image_shape``, ``target_names``, ``DESCR``.
+    (X, y) : tuple if ``return_X_y``
+        ``data`` and ``target`` of the Bunch.
 
     Examples
     --------

@@ -43,6 +43,7 @@ def load_arrhythmia(*, return_X_y: bool = False, as_frame: bool = False):
         ``data`` (float64, 452 x 274), ``target`` (+1 inlier, -1 outlier), ``feature_names``,
         ``target_names``, ``frame`` (with ``as_frame``), ``DESCR``.
     (data, target) : tuple if ``return_X_y``
+        ``data`` and ``target`` of the Bunch.
 
     Examples
     --------
@@ -193,7 +194,18 @@ def load_adbench(
 
 
 def list_odds(data_home: str | os.PathLike | None = None) -> list[str]:
-    """Names of the ODDS files present in ``<data_home>/odds``.
+    """List the ODDS datasets present in ``<data_home>/odds``.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        See :func:`get_data_home`.
+
+    Returns
+    -------
+    names : list of str
+        The stems of the ``.mat`` files, sorted, for :func:`load_odds`; empty when the folder
+        does not exist.
 
     Examples
     --------
@@ -206,7 +218,18 @@ def list_odds(data_home: str | os.PathLike | None = None) -> list[str]:
 
 
 def list_adbench(data_home: str | os.PathLike | None = None) -> list[str]:
-    """Bare names of the ADBench files present in ``<data_home>/adbench``.
+    """List the ADBench datasets present in ``<data_home>/adbench``.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        See :func:`get_data_home`.
+
+    Returns
+    -------
+    names : list of str
+        The bare names (``"breastw"`` for ``4_breastw.npz``), in file-name order, for
+        :func:`load_adbench`; empty when the folder does not exist.
 
     Examples
     --------

@@ -71,7 +71,7 @@ def _corruption(function: Callable) -> Callable:
 
     corrupted.__name__ = function.__name__.lstrip("_")
     corrupted.__qualname__ = corrupted.__name__
-    corrupted.__doc__ = (function.__doc__ or "") + _COMMON_DOC
+    corrupted.__doc__ = (function.__doc__ or "") + "\n" + _COMMON_DOC
     return corrupted
 
 
@@ -347,6 +347,23 @@ def corrupt(images, name: str, *, random_state=None, value_range=(0, 255)):
 
     Flat rows ``(n, H * W)`` of square images are accepted too and returned flat.
 
+    Parameters
+    ----------
+    images : array-like of shape (n, H, W), (H, W) or (n, H * W)
+        Grey images with values in ``value_range``; rows of shape ``(n, H * W)`` hold square
+        images.
+    name : str
+        The corruption, a key of :data:`CORRUPTIONS` (``"shot_noise"``, ``"fog"``, ...).
+    random_state : int, RandomState instance or None, default=None
+        Source of every random draw.
+    value_range : tuple (low, high), default=(0, 255)
+        Range of the pixel values, kept by the output.
+
+    Returns
+    -------
+    corrupted : ndarray
+        Same shape, dtype and value range as ``images``.
+
     Examples
     --------
     >>> import numpy as np
@@ -373,6 +390,21 @@ def blend(ood, inlier, *, weight=0.1):
 
     The follow-up DLSGAN paper pairs each OOD image with the in-distribution image of the same
     index and uses ``weight=0.1``.
+
+    Parameters
+    ----------
+    ood : array-like
+        Out-of-distribution images.
+    inlier : array-like
+        In-distribution images, of the same shape as ``ood``.
+    weight : float in [0, 1], default=0.1
+        Weight of ``ood`` in the mixture.
+
+    Returns
+    -------
+    blended : ndarray
+        The mixture, of the shape of the inputs: rounded to the dtype of ``inlier`` when that
+        is an integer dtype, else of ``numpy.result_type`` of the two dtypes.
 
     Examples
     --------

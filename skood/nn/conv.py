@@ -91,6 +91,26 @@ class ConvGenerator(nn.Module):
     ``Linear(d -> widths[0] * h0 * w0)`` and LeakyReLU, then one stage per remaining width (2x
     upsampling, two 3x3 convolutions with LeakyReLU), then a linear 1x1 convolution to the
     image channels. Output shape ``(n, C * H * W)``.
+
+    Parameters
+    ----------
+    latent_dim : int
+        Width ``d`` of the latent input.
+    input_shape : tuple (channels, height, width)
+        Shape ``(C, H, W)`` of the generated images; ``H`` and ``W`` divisible by
+        ``2 ** (len(widths) - 1)``.
+    widths : tuple or list of int
+        Channels of the first feature map, then of each upsampling stage.
+    upsampling : {"nearest", "blur"}, default="nearest"
+        Nearest-neighbour 2x upsampling, or zero insertion and a binomial blur (the
+        reference network's).
+    negative_slope : float, default=0.2
+        LeakyReLU slope.
+    equalized_lr : bool, default=True
+        Equalized-learning-rate layers (:class:`EqualizedLinear`, :class:`EqualizedConv2d`);
+        otherwise PyTorch's default layers and initialisation.
+    generator : torch.Generator, optional
+        Source of randomness for the initialisation.
     """
 
     def __init__(
@@ -135,8 +155,31 @@ class ConvGenerator(nn.Module):
 
 
 class ConvDiscriminatorBody(nn.Module):
-    """Flat image to a feature vector: 1x1 stem, then per stage two 3x3 convolutions and 2x
-    downsampling; the output is the flattened last feature map (``out_features`` wide)."""
+    """Flat image to a feature vector.
+
+    A 1x1 stem, then per stage two 3x3 convolutions with LeakyReLU and 2x downsampling; the
+    output is the flattened last feature map (``out_features`` wide).
+
+    Parameters
+    ----------
+    input_shape : tuple (channels, height, width)
+        Shape ``(C, H, W)`` of the images, taken as flat rows ``(n, C * H * W)``; ``H`` and
+        ``W`` divisible by ``2 ** len(stages)``.
+    stem_width : int
+        Channels of the 1x1 stem convolution.
+    stages : tuple or list of (int, int)
+        ``(middle, out)`` channels of the two convolutions of each stage.
+    downsampling : {"average", "blur"}, default="average"
+        2x2 average pooling, or a binomial blur then stride-2 subsampling (the reference
+        network's).
+    negative_slope : float, default=0.2
+        LeakyReLU slope.
+    equalized_lr : bool, default=True
+        Equalized-learning-rate convolutions (:class:`EqualizedConv2d`); otherwise PyTorch's
+        default layers and initialisation.
+    generator : torch.Generator, optional
+        Source of randomness for the initialisation.
+    """
 
     def __init__(
         self,
@@ -184,7 +227,37 @@ def conv_networks(
     equalized_lr: bool = True,
     generator: torch.Generator | None = None,
 ) -> tuple[ConvGenerator, ConvDiscriminatorBody]:
-    """The generator and discriminator body of ``architecture`` ("small" or "reference")."""
+    """Build the generator and discriminator body of ``architecture``.
+
+    Parameters
+    ----------
+    architecture : {"small", "reference"}
+        ``"small"``: channels 128-64-32, nearest upsampling and average pooling, sides
+        divisible by 4. ``"reference"``: the AnoDLSGAN reference network (channels
+        1024-512-256-128, blurred resampling), sides divisible by 8.
+    latent_dim : int
+        Width of the generator's latent input.
+    input_shape : tuple (channels, height, width)
+        Shape of the images.
+    negative_slope : float, default=0.2
+        LeakyReLU slope.
+    equalized_lr : bool, default=True
+        Equalized-learning-rate layers.
+    generator : torch.Generator, optional
+        Source of randomness for the initialisation.
+
+    Returns
+    -------
+    generator_network : ConvGenerator
+        Latent codes ``(n, latent_dim)`` to flat images ``(n, C * H * W)``.
+    body : ConvDiscriminatorBody
+        Flat images to features ``(n, body.out_features)``.
+
+    Raises
+    ------
+    ValueError
+        When the image sides are not divisible by 4 (``"small"``) or 8 (``"reference"``).
+    """
     channels, height, width = input_shape
     divisor = 4 if architecture == "small" else 8
     if height % divisor or width % divisor:

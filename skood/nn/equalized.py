@@ -67,6 +67,23 @@ class EqualizedConv2d(nn.Module):
     """2-D convolution whose kernel is scaled by ``gain / sqrt(fan_in)`` at run time.
 
     ``fan_in`` is ``in_channels * kernel_size ** 2``. Padding defaults to "same" for odd kernels.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Input and output channels.
+    kernel_size : int
+        Side of the square kernel.
+    stride : int, default=1
+        Stride of the convolution.
+    padding : int or None, default=None
+        Zero padding on each side; None is ``kernel_size // 2``.
+    bias : bool, default=True
+        Whether to learn an additive bias (initialised at zero).
+    gain : float, default=sqrt(2)
+        Numerator of the run-time weight scale.
+    generator : torch.Generator, optional
+        Source of randomness for the ``N(0, 1)`` weight initialisation.
     """
 
     def __init__(

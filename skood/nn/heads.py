@@ -50,7 +50,22 @@ class DiscriminatorEncoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Return ``(logit, latent, log_variance)``; the last is None without its head."""
+        """Return the adversarial logit, the latent code and the log-variance of ``x``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, n_features)
+            A batch of flat samples.
+
+        Returns
+        -------
+        logit : torch.Tensor of shape (n,)
+            The adversarial logits.
+        latent : torch.Tensor of shape (n, latent_dim)
+            The predicted latent codes.
+        log_variance : torch.Tensor of shape (n, latent_dim) or None
+            The predicted per-coordinate log-variances; None without the log-variance head.
+        """
         features = self.body(x)
         logit = self.adversarial_head(features).squeeze(-1)
         latent = self.latent_head(features)
@@ -60,5 +75,16 @@ class DiscriminatorEncoder(nn.Module):
         return logit, latent, log_variance
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The latent head alone (skips the other heads when scoring)."""
+        """Encode ``x`` with the latent head alone (skips the other heads when scoring).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, n_features)
+            A batch of flat samples.
+
+        Returns
+        -------
+        latent : torch.Tensor of shape (n, latent_dim)
+            The predicted latent codes.
+        """
         return self.latent_head(self.body(x))

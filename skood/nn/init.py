@@ -34,6 +34,7 @@ def default_bound(weight: torch.Tensor) -> float:
     Returns
     -------
     bound : float
+        ``1 / sqrt(fan_in)``, with ``fan_in = weight.size(1)`` times the kernel size.
     """
     fan_in, _ = nn.init._calculate_fan_in_and_fan_out(weight)
     return 1.0 / math.sqrt(fan_in)
@@ -69,7 +70,7 @@ def default_uniform_(
 
 
 def default_init_(layer: _Layer, generator: torch.Generator | None) -> _Layer:
-    """PyTorch's default initialisation of a linear or convolution layer, from ``generator``.
+    """Initialise a linear or convolution layer as PyTorch does, drawing from ``generator``.
 
     The weight is drawn first, then the bias (when the layer has one), both with the bound of
     the weight's ``fan_in``: the order and bounds of ``reset_parameters``, so that networks
@@ -131,16 +132,19 @@ def seeded_layer(
     ----------
     layer_class : type
         A linear or convolution class whose constructor takes a ``device`` keyword.
-    *args, **kwargs
-        Arguments of the constructor.
+    *args
+        Positional arguments of the constructor.
     generator : torch.Generator or None, default=None
         Source of the draws; None draws from PyTorch's global random state.
     zero : bool, default=False
         Zero weight and bias instead (nothing is drawn).
+    **kwargs
+        Keyword arguments of the constructor.
 
     Returns
     -------
     layer : torch.nn.Module
+        The new ``layer_class`` instance, initialised.
 
     Examples
     --------

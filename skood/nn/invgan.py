@@ -136,7 +136,7 @@ def invgan_networks(
     input_shape: Sequence[int] | None = None,
     generator: torch.Generator | None = None,
 ) -> tuple[nn.Module, nn.Module, nn.Module]:
-    """InvGAN's generator ``g``, discriminator and inference network ``h``.
+    """Build InvGAN's generator ``g``, discriminator and inference network ``h``.
 
     Built in that order, each layer initialised from ``generator`` in module order (the
     default bounds, weight then bias), without any draw from PyTorch's global random state.
@@ -147,7 +147,7 @@ def invgan_networks(
         Width ``D`` of the data rows (``C * H * W`` for flat images).
     latent_dim : int
         Width ``d`` of the latent codes.
-    hidden_dims : sequence of int, default=(256, 128)
+    hidden_dims : tuple or list of int, default=(256, 128)
         Hidden widths of the tabular discriminator and inference network, from the input; the
         generator uses them reversed. Ignored for images.
     batch_norm : bool, default=True
@@ -212,6 +212,11 @@ def running_statistics_kept(module: nn.Module) -> Iterator[None]:
     module : torch.nn.Module
         Its batch-normalisation buffers (running mean, variance and batch count) are saved on
         entry and copied back on exit, even when the block raises.
+
+    Yields
+    ------
+    None
+        Control to the body of the ``with`` block.
     """
     saved = [
         (buffer, buffer.clone())

@@ -34,7 +34,13 @@ class ScaledLatentGenerator(nn.Module):
         self.register_buffer("traced_variance", torch.ones(latent_dim))
 
     def latent_scale(self) -> torch.Tensor:
-        """The scale ``s`` computed from the current traced variance (no gradient)."""
+        """Compute the scale ``s`` from the current traced variance (no gradient).
+
+        Returns
+        -------
+        scale : torch.Tensor of shape (latent_dim,)
+            ``sqrt(d * v / sum(v))``, or ones when ``dynamic_scale`` is False.
+        """
         v = self.traced_variance
         if not self.dynamic_scale:
             return torch.ones_like(v)
@@ -42,7 +48,17 @@ class ScaledLatentGenerator(nn.Module):
 
     @torch.no_grad()
     def trace(self, latent_predictions: torch.Tensor, decay: float) -> None:
-        """EMA update of ``v`` with the uncentred second moment of encoder predictions."""
+        """Update ``v`` in place: an EMA of the uncentred second moment of encoder predictions.
+
+        ``v <- decay * v + (1 - decay) * mean(latent_predictions ** 2, axis=0)``.
+
+        Parameters
+        ----------
+        latent_predictions : torch.Tensor of shape (n, latent_dim)
+            Latent codes predicted by the encoder (no gradient flows back to them).
+        decay : float
+            Weight of the previous ``v``.
+        """
         second_moment = latent_predictions.detach().pow(2).mean(dim=0)
         self.traced_variance.mul_(decay).add_(second_moment, alpha=1.0 - decay)
 

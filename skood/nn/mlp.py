@@ -22,7 +22,7 @@ def make_linear(
     equalized_lr: bool = True,
     generator: torch.Generator | None = None,
 ) -> nn.Module:
-    """A linear layer, equalized-lr or with PyTorch's default initialisation.
+    """Build a linear layer, equalized-lr or with PyTorch's default initialisation.
 
     The default-initialised variant draws from ``generator`` so that a fitted model depends
     only on the seed it was given, never on PyTorch's global random state.
@@ -40,6 +40,7 @@ def make_linear(
     Returns
     -------
     layer : torch.nn.Module
+        An :class:`EqualizedLinear` or a :class:`torch.nn.Linear`, initialised.
     """
     if equalized_lr:
         return EqualizedLinear(in_features, out_features, generator=generator)
@@ -58,7 +59,7 @@ class MLP(nn.Sequential):
     ----------
     in_features : int
         Input width.
-    hidden_dims : sequence of int
+    hidden_dims : tuple or list of int
         Widths of the hidden layers, each followed by the activation.
     out_features : int or None
         Width of the final linear layer; ``None`` ends the network on the last hidden

@@ -57,6 +57,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError, SkipTestWarning
 from sklearn.utils.validation import check_is_fitted
 
+from .._docstrings import fill_doc
 from ..exceptions import TrainingDivergedError
 
 __all__ = [
@@ -331,16 +332,29 @@ def _tensors(value, seen: set) -> Iterator[torch.Tensor]:
 
 
 # --------------------------------------------------------------------------- the checks
+@fill_doc
 def check_docstring_examples(name, detector):
-    """The detector's class docstring has a numpydoc Examples section with code."""
+    """The detector's class docstring has a numpydoc Examples section with code.
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    """
     doc = type(detector).__doc__ or ""
     assert re.search(r"^\s*Examples\n\s*-{8}", doc, re.MULTILINE) and ">>>" in doc, (
         f"{name}'s docstring has no Examples section with code."
     )
 
 
+@fill_doc
 def check_not_fitted(name, detector, X=None, y=None):
-    """Before fit, every method that scores rows (or samples) raises NotFittedError."""
+    """Before fit, every method that scores rows (or samples) raises NotFittedError.
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
+    """
     detector = _unfitted(detector)
     X, _ = _data(detector, X, y)
     calls = {method: functools.partial(getattr(detector, method), X) for method in SCORING_METHODS}
@@ -354,6 +368,7 @@ def check_not_fitted(name, detector, X=None, y=None):
             call()
 
 
+@fill_doc
 def check_outlier_orientation(name, detector, X=None, y=None):
     """``score_samples`` is higher = more normal: obvious outliers score below typical rows.
 
@@ -367,6 +382,11 @@ def check_outlier_orientation(name, detector, X=None, y=None):
     With given data ``X``, the outliers are the centre of ``X`` (supervised detectors) or its
     rows moved ten times as far from the centre (others; for images, clipped to the range of
     ``X``).
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
     """
     detector = _unfitted(detector)
     supervised = _is_supervised(detector)
@@ -399,12 +419,18 @@ def check_outlier_orientation(name, detector, X=None, y=None):
     )
 
 
+@fill_doc
 def check_decision_function_and_predict(name, detector, X=None, y=None):
     """Float64 finite scores; ``offset_`` the percentile; decision and labels agree.
 
     ``decision_function == score_samples - offset_`` exactly, ``predict`` is -1 where that is
     negative and +1 elsewhere (the training rows get both), and float32 rows score in float64
     as the same rows in float64.
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
     """
     detector = _unfitted(detector)
     X, y = _data(detector, X, y)
@@ -447,8 +473,15 @@ def check_decision_function_and_predict(name, detector, X=None, y=None):
     )
 
 
+@fill_doc
 def check_fit_predict(name, detector, X=None, y=None):
-    """``fit_predict(X)`` equals ``fit(X).predict(X)``."""
+    """``fit_predict(X)`` equals ``fit(X).predict(X)``.
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
+    """
     detector = _unfitted(detector)
     X, y = _data(detector, X, y)
     candidate = clone(detector)
@@ -459,11 +492,17 @@ def check_fit_predict(name, detector, X=None, y=None):
     )
 
 
+@fill_doc
 def check_contamination(name, detector, X=None, y=None):
     """``contamination`` sets the fraction of training rows flagged.
 
     With 101 rows and contamination 0.25, ``offset_`` is the 26th lowest training score
     itself: the 25 rows below it are -1, and that row (decision 0) is +1.
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
     """
     detector = _unfitted(detector, contamination=0.25)
     X, y = _data(detector, X, y, n_samples=101)
@@ -487,9 +526,16 @@ def check_contamination(name, detector, X=None, y=None):
         )
 
 
+@fill_doc
 def check_feature_names(name, detector, X=None, y=None):
     """``n_features_in_`` always, ``feature_names_in_`` from a DataFrame, and the warnings
-    and errors of scikit-learn when names do not match."""
+    and errors of scikit-learn when names do not match.
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
+    """
     try:
         import pandas as pd
     except ImportError:
@@ -534,8 +580,15 @@ def check_feature_names(name, detector, X=None, y=None):
         named.predict(frame[columns[::-1]])
 
 
+@fill_doc
 def check_wrong_width_at_score_time(name, detector, X=None, y=None):
-    """Rows of the wrong width are a ValueError naming both feature counts."""
+    """Check that rows of the wrong width are a ValueError naming both feature counts.
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
+    """
     detector = _unfitted(detector)
     X, y = _data(detector, X, y)
     fitted = _fitted(detector, X, y)
@@ -570,9 +623,16 @@ BAD_INPUTS = {
 }
 
 
+@fill_doc
 def check_bad_input_at_fit(name, detector, X=None, y=None):
     """Bad training rows (NaN, infinity, 1-D, empty, one row, strings, complex, sparse) are a
-    clear ValueError or TypeError, and the detector stays unfitted."""
+    clear ValueError or TypeError, and the detector stays unfitted.
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
+    """
     detector = _unfitted(detector)
     X, y = _data(detector, X, y)
     cases = {**BAD_INPUTS, "one-sample": (lambda X: X[:1], ValueError, "1 sample")}
@@ -585,8 +645,15 @@ def check_bad_input_at_fit(name, detector, X=None, y=None):
         _assert_unfitted(candidate, X, f"{name}.fit on {case} rows")
 
 
+@fill_doc
 def check_bad_input_at_score_time(name, detector, X=None, y=None):
-    """Bad rows to score are the same clear errors; one good row scores as in a batch."""
+    """Bad rows to score are the same clear errors; one good row scores as in a batch.
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
+    """
     detector = _unfitted(detector)
     X, y = _data(detector, X, y)
     fitted = _fitted(detector, X, y)
@@ -604,8 +671,15 @@ def check_bad_input_at_score_time(name, detector, X=None, y=None):
     )
 
 
+@fill_doc
 def check_clone(name, detector, X=None, y=None):
-    """A clone of a fitted detector is unfitted, with the same parameters."""
+    """A clone of a fitted detector is unfitted, with the same parameters.
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
+    """
     detector = _unfitted(detector)
     X, y = _data(detector, X, y)
     fitted = _fitted(detector, X, y)
@@ -624,9 +698,16 @@ def check_clone(name, detector, X=None, y=None):
     check_is_fitted(fitted)
 
 
+@fill_doc
 def check_set_params(name, detector, X=None, y=None):
     """``set_params`` returns the detector, shows in ``get_params`` and leaves the fit alone
-    (only the scoring batch size changes, which must not change the scores)."""
+    (only the scoring batch size changes, which must not change the scores).
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
+    """
     detector = _unfitted(detector)
     X, y = _data(detector, X, y)
     fitted = copy.deepcopy(_fitted(detector, X, y))
@@ -661,8 +742,15 @@ def check_set_params(name, detector, X=None, y=None):
     )
 
 
+@fill_doc
 def check_pickle_round_trip(name, detector, X=None, y=None):
-    """Pickle and joblib round trips give a detector that computes exactly the same."""
+    """Pickle and joblib round trips give a detector that computes exactly the same.
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
+    """
     detector = _unfitted(detector)
     X, y = _data(detector, X, y)
     fitted = _fitted(detector, X, y)
@@ -674,12 +762,18 @@ def check_pickle_round_trip(name, detector, X=None, y=None):
         _assert_same_outputs(joblib.load(path), expected, X, f"{name} through joblib")
 
 
+@fill_doc
 def check_cuda_marked_model_loads_on_cpu(name, detector, X=None, y=None):
     """A model whose net says it is on CUDA unpickles on a CPU-only machine: it warns, and
     every tensor comes back on the CPU, scoring as before.
 
     Simulated where there is no GPU (``net_.device = "cuda"``, which a net fitted on a GPU
     carries into its pickle); :func:`check_fitted_on_cuda_loads_on_cpu` runs where one is.
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
     """
     if torch.cuda.is_available():
         raise SkipTest("a GPU exists: check_fitted_on_cuda_loads_on_cpu runs instead")
@@ -720,8 +814,15 @@ np.testing.assert_allclose(scores, np.load(sys.argv[3]), rtol=1e-5)
 """
 
 
+@fill_doc
 def check_fitted_on_cuda_loads_on_cpu(name, detector, X=None, y=None):
-    """A model fitted on a real GPU loads and scores in a process that has no CUDA."""
+    """A model fitted on a real GPU loads and scores in a process that has no CUDA.
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
+    """
     if not torch.cuda.is_available():
         raise SkipTest("needs a GPU to fit on CUDA")
     if "device" not in detector.get_params(deep=False):
@@ -753,8 +854,15 @@ def check_fitted_on_cuda_loads_on_cpu(name, detector, X=None, y=None):
     assert result.returncode == 0, f"{name} fitted on CUDA, loaded on CPU:\n{result.stderr}"
 
 
+@fill_doc
 def check_random_state(name, detector, X=None, y=None):
-    """The same ``random_state`` gives bit-identical fits; another one other scores."""
+    """The same ``random_state`` gives bit-identical fits; another one other scores.
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
+    """
     detector = _unfitted(detector)
     X, y = _data(detector, X, y)
     first = _fitted(detector, X, y)
@@ -800,8 +908,15 @@ def _same_state(first, second) -> bool:
     return first == second
 
 
+@fill_doc
 def check_global_random_state(name, detector, X=None, y=None):
-    """Fit and scoring leave the global random states (torch, NumPy, Python) alone."""
+    """Fit and scoring leave the global random states (torch, NumPy, Python) alone.
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
+    """
     detector = _unfitted(detector)
     X, y = _data(detector, X, y)
     before = _global_random_states()
@@ -818,9 +933,16 @@ def _missing_gpu() -> str:
     return f"cuda:{torch.cuda.device_count()}"
 
 
+@fill_doc
 def check_failed_fit_leaves_unfitted(name, detector, X=None, y=None):
     """A fit refused for a bad device or parameter leaves an unfitted detector unfitted, and
-    a refit refused for a bad device leaves the earlier fit whole."""
+    a refit refused for a bad device leaves the earlier fit whole.
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
+    """
     detector = _unfitted(detector)
     X, y = _data(detector, X, y)
     # A detector without a device of its own (an ensemble: its members have theirs) is refused
@@ -856,6 +978,7 @@ def _huge_lr(detector):
     return detector.set_params(lr=HUGE_LR, **extra)
 
 
+@fill_doc
 def check_divergence(name, detector, X=None, y=None):
     """A huge learning rate raises TrainingDivergedError naming lr and leaves the detector
     unfitted (also when it was fitted before, on other data), or warns (ConvergenceWarning)
@@ -863,6 +986,11 @@ def check_divergence(name, detector, X=None, y=None):
 
     Trained on overlapping classes: on separable ones a classifier can reach zero loss in one
     huge step.
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
     """
     detector = _unfitted(detector)
     earlier = _data(detector, X, y)  # the data of the earlier fit, refitted below
