@@ -156,6 +156,8 @@ class AutoencoderDetector(LatentModelMixin, BaseDetector):
 
     _net_class = _AutoencoderNet
     _encoder_key = "encoder"
+    # No latent prior: explain() gives the reconstruction as the nearest inlier.
+    _has_latent_prior = False
 
     def _score_batch(self, X: torch.Tensor, networks: dict) -> torch.Tensor:
         reconstruction = networks["module"](networks["encoder"].encode(X))
