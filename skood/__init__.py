@@ -6,6 +6,7 @@ Detectors are scikit-learn outlier estimators (``fit``, ``score_samples``, ``dec
 
 from . import io
 from .autoencoder import AutoencoderDetector
+from .conditional import ConditionalDLSGAN
 from .conformal import ConformalDetector
 from .dlsgan import DLSGANDetector
 from .dmr import DMRDetector
@@ -25,6 +26,7 @@ __all__ = [
     "ApproximateMassFlowDetector",
     "AutoencoderDetector",
     "BaggingDetector",
+    "ConditionalDLSGAN",
     "ConformalDetector",
     "DLSGANDetector",
     "DMRDetector",

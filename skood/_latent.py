@@ -1,7 +1,8 @@
 """Shared parts of the detectors built on a generator and an encoder.
 
 :class:`LatentSpaceMixin` is the latent-space API (``transform``, ``inverse_transform``,
-``sample``) of every detector with an encoder and a decoder (DLSGAN, the autoencoder, InvGAN);
+``sample``, and ``explain`` from ``skood/_explain.py``) of every detector with an encoder and a
+decoder (DLSGAN, the autoencoder, InvGAN);
 :class:`LatentModelMixin` adds the networks of DLSGAN and the autoencoder (MLPs for tables,
 convolutional networks behind ``input_shape`` for images) and their parameter constraints.
 """
@@ -17,20 +18,22 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._explain import ExplainMixin
 from ._validation import Betas, ImageShape, IntegerWidths, check_n_samples
 from .nn import MLP, DiscriminatorEncoder, ScaledLatentGenerator, conv_networks
 
 __all__ = ["LatentModelMixin", "LatentSpaceMixin"]
 
 
-class LatentSpaceMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
+class LatentSpaceMixin(ExplainMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin):
     """The latent-space API of a fitted detector with an encoder and a decoder.
 
-    ``transform`` encodes, ``inverse_transform`` decodes (to the original feature units) and
-    ``sample`` decodes draws of the prior ``N(0, I)``. A detector implements ``_encode`` and
-    ``_decode`` on batches of its scoring networks, and ``_fitted_latent_dim``; a stochastic
-    decoder also ``_noise_scale`` (the per-feature standard deviation added by
-    ``_sample(..., noise=True)``).
+    ``transform`` encodes, ``inverse_transform`` decodes (to the original feature units),
+    ``sample`` decodes draws of the prior ``N(0, I)`` and ``explain`` gives the nearest
+    in-distribution version of rows (:class:`~skood._explain.ExplainMixin`). A detector
+    implements ``_encode`` and ``_decode`` on batches of its scoring networks, and
+    ``_fitted_latent_dim``; a stochastic decoder also ``_noise_scale`` (the per-feature
+    standard deviation added by ``_sample(..., noise=True)``).
     """
 
     @property
@@ -160,6 +163,11 @@ class LatentModelMixin(LatentSpaceMixin):
     # The name of the encoder network among the net's networks.
     _encoder_key = "discriminator"
 
+    def _adversarial_logits(self) -> int:
+        # Width of the critic's adversarial head: one logit, or one per label value for a
+        # conditional critic.
+        return 1
+
     def _build_networks(self, n_features: int, seed: int) -> dict[str, torch.nn.Module]:
         init = torch.Generator().manual_seed(seed)
         options = {
@@ -181,6 +189,7 @@ class LatentModelMixin(LatentSpaceMixin):
             body,
             self.latent_dim,
             log_variance_head=self._log_variance_head(),
+            n_logits=self._adversarial_logits(),
             equalized_lr=self.equalized_lr,
             generator=init,
         )

@@ -85,6 +85,12 @@ class AutoencoderDetector(LatentModelMixin, BaseDetector):
         ``net_.module_`` is the decoder, ``net_.encoder_`` the encoder.
     history_ : skorch.history.History
         The reconstruction loss per batch and per epoch.
+    code_mean_, code_variance_ : ndarray of shape (latent_dim,)
+        Mean and variance of the training rows' codes ``E(x)``: the diagonal Gaussian that
+        :meth:`explain` uses as the latent prior the autoencoder does not have.
+    typical_latent_radius_ : float
+        Median Mahalanobis radius of the training codes under that Gaussian: the edge of the
+        typical region that :meth:`explain` shrinks codes into.
     %(offset_)s
     %(input_scaling_)s
     %(n_features_in_)s
@@ -157,6 +163,8 @@ class AutoencoderDetector(LatentModelMixin, BaseDetector):
 
     _net_class = _AutoencoderNet
     _encoder_key = "encoder"
+    # No latent prior: explain() fits a diagonal Gaussian to the training codes instead.
+    _has_latent_prior = False
 
     def _score_batch(self, X: torch.Tensor, networks: dict) -> torch.Tensor:
         reconstruction = networks["module"](networks["encoder"].encode(X))

@@ -95,28 +95,51 @@ class _DLSGANNet(MultiModuleNet):
         target = torch.ones_like(logits) if real else torch.zeros_like(logits)
         return F.binary_cross_entropy_with_logits(logits, target)
 
+    # Hooks of a conditional GAN (skood.conditional): labels of the real rows, pseudo labels of
+    # generated ones, and the adversarial terms and R1 output that read them. Unconditional:
+    # no labels, one logit.
+    def _split_batch(self, batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The real rows of a batch and their labels (None: unconditional)."""
+        return batch, None
+
+    def _pseudo_labels(self, scaled_latent: torch.Tensor) -> torch.Tensor | None:
+        """Labels of the samples generated from ``scaled_latent`` (None: unconditional)."""
+        return None
+
+    def _adversarial_loss(
+        self, logits: torch.Tensor, labels: torch.Tensor | None, real: bool
+    ) -> torch.Tensor:
+        """Batch mean of the NSGAN term of ``logits`` taken as real or as fake."""
+        return self._adversarial(logits, real)
+
+    def _r1_output(self, logits: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Per-row output of the critic on real rows whose input gradient R1 penalises."""
+        return logits
+
     def train_step(self, batch, **fit_params):
         self._set_training(True)
         generator, critic = self.module_, self.discriminator_
-        x_real = batch
+        x_real, labels_real = self._split_batch(batch)
         n_rows = x_real.shape[0]
         scale = generator.latent_scale()
 
         # Discriminator/encoder update on a real batch and a fake batch made without G's graph.
         latent = self.randn(n_rows, generator.latent_dim)
+        labels_fake = self._pseudo_labels(latent * scale)
         x_real = x_real.detach().requires_grad_(True)
         with self.autocast():
             with torch.no_grad():
                 x_fake = generator(latent * scale)
             logit_real, _, _ = critic(x_real)
             logit_fake, predicted_fake, log_variance_fake = _as_float32(critic(x_fake))
-            (gradient,) = torch.autograd.grad(logit_real.sum(), x_real, create_graph=True)
+            r1_output = self._r1_output(logit_real, labels_real)
+            (gradient,) = torch.autograd.grad(r1_output.sum(), x_real, create_graph=True)
         logit_real = logit_real.float()
         r1_penalty = gradient.float().pow(2).sum(dim=1).mean()
         enc_loss = encoder_loss(self.variant, latent, predicted_fake, log_variance_fake, scale)
         critic_loss = (
-            self._adversarial(logit_real, real=True)
-            + self._adversarial(logit_fake, real=False)
+            self._adversarial_loss(logit_real, labels_real, real=True)
+            + self._adversarial_loss(logit_fake, labels_fake, real=False)
             + self.lambda_enc * enc_loss
             + self.lambda_r1 * r1_penalty
         )
@@ -124,6 +147,7 @@ class _DLSGANNet(MultiModuleNet):
 
         # Generator update through a frozen critic, with a fresh latent batch.
         latent_g = self.randn(n_rows, generator.latent_dim)
+        labels_g = self._pseudo_labels(latent_g * scale)
         critic.requires_grad_(False)
         try:
             with self.autocast():
@@ -131,7 +155,9 @@ class _DLSGANNet(MultiModuleNet):
                     critic(generator(latent_g * scale))
                 )
             enc_loss_g = encoder_loss(self.variant, latent_g, predicted_g, log_variance_g, scale)
-            generator_loss = self._adversarial(logit_g, real=True) + self.lambda_enc * enc_loss_g
+            generator_loss = (
+                self._adversarial_loss(logit_g, labels_g, real=True) + self.lambda_enc * enc_loss_g
+            )
             self.step_optimizers(generator_loss, ["optimizer"], batch)
         finally:
             critic.requires_grad_(True)
@@ -244,6 +270,10 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
         Final traced variance ``v`` used by the NLP score.
     latent_scale_ : ndarray of shape (latent_dim,)
         Final latent scale ``s`` (all ones for the baselines).
+    typical_latent_radius_ : float
+        Median over the training rows of the Mahalanobis radius
+        ``sqrt(sum_i E(x)_i**2 / v_i)`` of their codes under ``N(0, diag(v))``: the edge of
+        the typical region that :meth:`explain` shrinks codes into.
     %(offset_)s
     %(input_scaling_)s
     %(n_features_in_)s
@@ -370,6 +400,10 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
                 ConvergenceWarning,
                 stacklevel=2,
             )
+
+    def _latent_prior_variance(self, networks: dict) -> torch.Tensor:
+        # The NLP score's prior of the (unscaled) codes: N(0, diag(v)).
+        return networks["module"].traced_variance.clamp_min(_VARIANCE_FLOOR)
 
     # ------------------------------------------------------------------ scoring
     def _score_batch(self, X: torch.Tensor, networks: dict) -> torch.Tensor:

@@ -336,6 +336,9 @@ class InvGANDetector(LatentSpaceMixin, BaseDetector):
         RBF bandwidths ``lambda_k``.
     n_centres_ : int
         The number of centres used.
+    typical_latent_radius_ : float
+        Median norm ``||h(x)||`` of the training codes: the edge of the typical region of
+        the prior ``N(0, I)`` that :meth:`explain` shrinks codes into.
     %(offset_)s
     %(input_scaling_)s
     %(n_features_in_)s
@@ -694,6 +697,10 @@ class InvGANDetector(LatentSpaceMixin, BaseDetector):
 
     def _decode(self, latents: torch.Tensor, networks: dict) -> torch.Tensor:
         return networks["module"](latents)
+
+    def _latent_prior_variance(self, networks: dict) -> torch.Tensor:
+        # The prior of the codes, N(0, I).
+        return torch.ones(self.latent_dim_, dtype=torch.float64)
 
     def _noise_scale(self, latents: np.ndarray) -> np.ndarray:
         return self._map_batches(

@@ -48,6 +48,7 @@ from ._training import EveryOptimizerLRScheduler, FiniteGradientNormClipping, In
 from ._versioning import compared_versions, recorded_versions, warn_if_inconsistent
 from .autoencoder import AutoencoderDetector
 from .base import BaseDetector, resolve_device
+from .conditional import ConditionalDLSGAN
 from .dlsgan import DLSGANDetector
 from .dmr import DMRDetector, augment_images
 from .exceptions import FileVerificationError, InconsistentSkoodVersionWarning
@@ -88,6 +89,7 @@ _DETECTORS: dict[str, type] = {
         InvGANDetector,
         PostHocDetector,
         DMRDetector,
+        ConditionalDLSGAN,
     )
 }
 # The skorch net class each detector's fitted net is (its own ``_net_class``), by the name the

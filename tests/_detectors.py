@@ -9,6 +9,7 @@ cover, as (id, detector name, parameters) triples.
 from skood import (
     ApproximateMassFlowDetector,
     AutoencoderDetector,
+    ConditionalDLSGAN,
     DLSGANDetector,
     DMRDetector,
     InvGANDetector,
@@ -35,10 +36,11 @@ FACTORIES = {
     "invgan": lambda **params: InvGANDetector(**{**INVGAN, **params}),
     "posthoc": lambda **params: PostHocDetector(**{**FAST, **params}),
     "dmr": _dmr,
+    "conditional": lambda **params: ConditionalDLSGAN(**{**LATENT, **params}),
 }
 DETECTORS = list(FACTORIES)
 # The detectors whose fit needs class labels.
-SUPERVISED = {"posthoc", "dmr"}
+SUPERVISED = {"posthoc", "dmr", "conditional"}
 
 # The configurations the cross-detector tests cover: (id, name in FACTORIES, parameters).
 VARIANTS = [
@@ -55,6 +57,7 @@ VARIANTS = [
     ("posthoc-odin", "posthoc", {"score_type": "odin"}),
     ("posthoc-vim", "posthoc", {"score_type": "vim"}),
     ("dmr", "dmr", {}),
+    ("conditional", "conditional", {}),
 ]
 
 

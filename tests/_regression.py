@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _detectors import VARIANTS, build
+from _detectors import SUPERVISED, VARIANTS, build
 from sklearn.datasets import load_digits
 
 from skood import (
@@ -31,7 +31,6 @@ from skood import (
 )
 
 FIXTURE = Path(__file__).parent / "fixtures" / "regression_scores.npz"
-SUPERVISED = {"posthoc", "dmr"}
 
 
 def table() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

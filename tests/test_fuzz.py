@@ -49,6 +49,7 @@ TINY_BY_NAME = {
     "flow": {},
     "invgan": {"latent_dim": 1, "n_centres": 2, "n_kmeans_samples": 50},
     "posthoc": {},
+    "conditional": {"latent_dim": 2},
     "dmr": {
         "classifier_epochs": 1,
         "generator__max_epochs": 1,
@@ -307,9 +308,9 @@ WITH_SAMPLE = [
 )
 def test_samples_beside_the_float64_limit_stay_finite(name, params):
     """Unstandardizing rounded past the largest float64 to inf in such a column."""
-    X, _ = awkward_data()
+    X, y = awkward_data()
     X[:, 3] *= np.finfo(np.float64).max / np.abs(X[:, 3]).max()
-    samples = build(name, **params).fit(X).sample(200, random_state=0)
+    samples = fit(build(name, **params), name, X, y).sample(200, random_state=0)
     assert np.all(np.isfinite(samples))
 
 

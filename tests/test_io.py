@@ -23,6 +23,7 @@ import skood.io
 from skood import (
     ApproximateMassFlowDetector,
     AutoencoderDetector,
+    ConditionalDLSGAN,
     DLSGANDetector,
     DMRDetector,
     InvGANDetector,
@@ -55,6 +56,7 @@ CASES = {
             generator=AutoencoderDetector(latent_dim=2, **MLP), classifier_epochs=1, **MLP
         ),
     ),
+    "conditional": ("labelled", lambda: ConditionalDLSGAN(latent_dim=2, **MLP)),
     "dlsgan-images": ("images", lambda: DLSGANDetector(latent_dim=2, batch_size=16, **IMAGES)),
     "dmr-images": (
         "labelled images",

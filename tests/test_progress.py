@@ -27,6 +27,7 @@ OWN_LOSS = {
     "flow": "nll",
     "invgan": "inference_loss",
     "posthoc": "train_accuracy",
+    "conditional": "generator_loss",
     "dmr": "train_accuracy",  # its classifier's; the rejection network has train_loss only
 }
 

@@ -86,6 +86,7 @@ BLOW_UPS = {
     "invgan": {"lr": 1e6},
     "posthoc": {"lr": 1e6},
     "dmr": {"lr": 1e3},
+    "conditional": {"lr": 100.0, "max_epochs": 3},
 }
 
 

@@ -2,7 +2,7 @@
 
 from .conv import ConvDiscriminatorBody, ConvGenerator, conv_networks
 from .equalized import EqualizedConv2d, EqualizedLinear
-from .heads import DiscriminatorEncoder
+from .heads import DiscriminatorEncoder, FixedLatentClassifier
 from .init import default_bound, default_init_, default_uniform_, seeded_layer, zero_init_
 from .invgan import (
     InvGANConvGenerator,
@@ -20,6 +20,7 @@ __all__ = [
     "DiscriminatorEncoder",
     "EqualizedConv2d",
     "EqualizedLinear",
+    "FixedLatentClassifier",
     "InvGANConvGenerator",
     "InvGANConvNetwork",
     "ScaledLatentGenerator",
