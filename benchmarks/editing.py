@@ -3,15 +3,16 @@
 Parts (``--datasets``; each writes ``results/editing_<part>[_quick].json`` and ``.md``):
 
 * ``mnist``, ``fashion_mnist``: a ConditionalDLSGAN on training images with their class
-  labels, and a DLSGANDetector with the same settings beside it. Held-out test images of each
-  class are edited to each other class at ``value=1.0``; an independent classifier (the
-  convolutional classifier of ``skood.PostHocDetector``, trained apart on all 60,000 training
-  images for 5 epochs, its clean test accuracy reported) says in what share of edits it sees the target class. Along ``edit_path`` from -1 to +1 the
-  classifier's probability of the target class should rise: the share of paths where it
-  never falls (and where it never falls by more than 0.01). Reconstruction PSNR of
-  ``G(E(x))`` on test images (peak-to-peak 2 for pixels in [-1, 1]) of both models. A grid
-  of edit paths is saved to ``docs/images/editing_<dataset>.png`` (rows: inputs, one per
-  class, each edited toward the next class; first column the input, then the values).
+  labels, and a DLSGANDetector with the same settings beside it. Held-out test images of
+  each class are edited to each other class at ``value=1.0``; an independent classifier (the
+  convolutional classifier of ``skood.PostHocDetector``, trained apart on all 60,000
+  training images for 5 epochs, its clean test accuracy reported) says in what share of
+  edits it sees the target class. Along ``edit_path`` from -1 to +1 the classifier's
+  probability of the target class should rise: the share of paths where it never falls (and
+  where it never falls by more than 0.01). Reconstruction PSNR of ``G(E(x))`` on test images
+  (peak-to-peak 2 for pixels in [-1, 1]) of both models. A grid of edit paths is saved to
+  ``docs/images/editing_<dataset>.png`` (rows: inputs, one per class, each edited toward the
+  next class; first column the input, then the values).
 * ``breast_cancer``: scikit-learn's breast cancer table, the diagnosis as one binary
   attribute (1 = benign). Test rows are edited to the other diagnosis (``value=+-1``); an
   independent classifier (standardized LogisticRegression) gives the edit rate. The mean

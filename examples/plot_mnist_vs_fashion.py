@@ -83,9 +83,9 @@ plt.show()
 # %%
 # Reconstructions and samples
 # ---------------------------
-# ``inverse_transform(transform(X))`` is G(E(x)): digits come back as digits, Fashion-MNIST
-# items come back as the digits the model finds nearest. ``sample`` decodes draws of the
-# scaled latent prior.
+# ``inverse_transform(transform(X))`` is G(E(x)); ``sample`` decodes draws of the scaled latent
+# prior. A model trained long enough returns digits as digits and Fashion-MNIST items as the
+# digits it finds nearest; after a short run (the quick setting) both are still blurry strokes.
 images = plot_image_grid(
     {
         "digits": X_test[:10],

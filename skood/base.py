@@ -57,6 +57,23 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
     ``"auto"`` picks CUDA when it is available and the CPU otherwise. Asking for CUDA on a
     machine without it is an error rather than a silent fallback.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (device index ``N``) or ``"mps"``, or
+        a :class:`torch.device` of one of these kinds.
+
+    Returns
+    -------
+    device : torch.device
+        The resolved device, available on this machine.
+
+    Raises
+    ------
+    ValueError
+        If ``device`` is not understood, or names a backend or CUDA device index that this
+        machine does not have.
     """
     if isinstance(device, torch.device):
         device = str(device)

@@ -523,7 +523,7 @@ class ConditionalDLSGAN(DLSGANDetector):
 
         Returns
         -------
-        samples : ndarray of shape (n_samples, n_features_in_)
+        samples : ndarray of shape (n_samples, `n_features_in_`)
             Decoded samples in the original feature units.
         """
         return super().inverse_transform(X)
@@ -735,7 +735,7 @@ class ConditionalDLSGAN(DLSGANDetector):
 
         Returns
         -------
-        samples : ndarray of shape (n_samples, n_features_in_)
+        samples : ndarray of shape (n_samples, `n_features_in_`)
             Generated samples in the original feature units.
         """
         check_is_fitted(self)

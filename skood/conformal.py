@@ -23,7 +23,7 @@ __all__ = ["ConformalDetector", "benjamini_hochberg"]
 
 
 def benjamini_hochberg(p_values, alpha):
-    """Rejections of the Benjamini-Hochberg step-up procedure at level ``alpha``.
+    """Compute the rejections of the Benjamini-Hochberg step-up procedure at level ``alpha``.
 
     With the p-values sorted, ``p_(1) <= ... <= p_(m)``, the ``k`` smallest are rejected for
     the largest ``k`` with ``p_(k) <= alpha * k / m`` (none where there is no such ``k``).

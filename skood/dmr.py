@@ -42,12 +42,31 @@ def augment_images(
     low: float,
     high: float,
 ) -> torch.Tensor:
-    """DMR's augmentation of synthetic outliers, batched: flat rows in, flat rows out.
+    """Apply DMR's augmentation to a batch of synthetic outliers: flat rows in, flat rows out.
 
     Per image: horizontal flip with probability 1/2; zoom by a factor drawn from U(1, 1.5)
-    about the centre (an affine map with scale only); with probability 0.2 autocontrast (each
-    channel stretched to ``[low, high]``); with probability 0.2 inversion (``low + high - x``).
-    ``low`` and ``high`` are the pixel range of the training data.
+    about the centre (an affine map with scale only, bilinear sampling, border padding); with
+    probability 0.2 autocontrast (each channel stretched to ``[low, high]``; constant channels
+    stay as they are); with probability 0.2 inversion (``low + high - x``). Every image draws
+    its own transformations.
+
+    Parameters
+    ----------
+    images : torch.Tensor of shape (n, C * H * W)
+        Flattened images, floating point.
+    generator : torch.Generator
+        Source of the random transformations; it must live on the device of ``images``.
+    input_shape : tuple (channels, height, width)
+        Shape ``(C, H, W)`` of each image.
+    low : float
+        Smallest pixel value of the training data.
+    high : float
+        Largest pixel value of the training data.
+
+    Returns
+    -------
+    augmented : torch.Tensor of shape (n, C * H * W)
+        The augmented images, flattened again, with the dtype and device of ``images``.
     """
     n_rows = images.shape[0]
     device, dtype = images.device, images.dtype

@@ -39,7 +39,7 @@ def log_prob_and_gradient_norm(
     reduction: str = "sum",
     create_graph: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-likelihoods of a batch and the norms of their input gradients, per sample.
+    """Compute the log-likelihoods of a batch and the norms of their input gradients.
 
     One backward pass for the whole batch: the gradient of ``reduction(log_prob(x))`` with
     respect to ``x`` has the gradient of sample ``b``'s term in row ``b`` because the flow treats
@@ -60,7 +60,11 @@ def log_prob_and_gradient_norm(
     Returns
     -------
     log_likelihood : torch.Tensor of shape (n,)
+        ``log_prob(x)``, per sample; part of the graph of ``log_prob``, so it can be
+        differentiated further.
     gradient_norm : torch.Tensor of shape (n,)
+        Euclidean norm of each sample's input gradient, per sample (divided by ``n`` for
+        ``reduction="mean"``).
     """
     if reduction not in ("sum", "mean"):
         raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}.")

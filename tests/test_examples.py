@@ -49,6 +49,7 @@ def test_every_example_is_covered_here():
     assert sorted(path.name for path in EXAMPLES.glob("*.py")) == [
         "plot_compare_detectors.py",
         "plot_corruptions.py",
+        "plot_edit_and_explain.py",
         "plot_ensemble_and_conformal.py",
         "plot_grid_search_arrhythmia.py",
         "plot_mnist_vs_fashion.py",
@@ -82,6 +83,13 @@ def test_ensemble_and_conformal(tmp_path):
     output, figures = _run("plot_ensemble_and_conformal.py", cwd=tmp_path)
     assert "ensemble of 5, ROC AUC:" in output
     assert "inliers flagged at alpha=0.1:" in output
+    assert figures == 2
+
+
+def test_edit_and_explain(tmp_path):
+    output, figures = _run("plot_edit_and_explain.py", cwd=tmp_path)
+    assert "judge accuracy on clean test rows:" in output
+    assert "outliers whose two largest deviations are columns 2 and 5:" in output
     assert figures == 2
 
 

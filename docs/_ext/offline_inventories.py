@@ -137,8 +137,19 @@ def _python() -> Iterator[Entry]:
         yield constant, "py:data", "library/constants.html#$"
     yield "pathlib.Path", "py:class", "library/pathlib.html#$"
     yield "os.PathLike", "py:class", "library/os.html#$"
-    yield "path-like object", "std:term", "glossary.html#term-path-like-object"
-    yield "file object", "std:term", "glossary.html#term-file-object"
+    # Glossary terms, among them those numpydoc links types to ("sequence", "iterable", ...).
+    for term in (
+        "path-like object",
+        "file object",
+        "sequence",
+        "iterable",
+        "iterator",
+        "mapping",
+        "hashable",
+        "generator",
+        "context manager",
+    ):
+        yield term, "std:term", f"glossary.html#term-{term.replace(' ', '-')}"
 
 
 def _pandas() -> Iterator[Entry]:

@@ -61,13 +61,36 @@ class FeatureClassifier(nn.Module):
         return self.head.out_features
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate features ``h(x)``, shape ``(n, head.in_features)``."""
+        """Compute the penultimate features ``h(x)``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, ...)
+            A batch of inputs: whatever ``body`` takes, or flat rows ``(n, C * H * W)`` when
+            ``input_shape`` is set.
+
+        Returns
+        -------
+        features : torch.Tensor of shape (n, head.in_features)
+            The body's output, flattened to one row per input.
+        """
         if self.input_shape is not None:
             x = x.reshape(-1, *self.input_shape)
         return self.body(x).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``W h(x) + b``, shape ``(n, n_classes)``."""
+        """Compute the logits ``W h(x) + b``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, ...)
+            A batch of inputs, as for :meth:`features`.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (n, n_classes)
+            The head applied to the penultimate features.
+        """
         return self.head(self.features(x))
 
 
@@ -95,7 +118,26 @@ def as_feature_classifier(
     * a :class:`torch.nn.Sequential` whose last layer is a :class:`torch.nn.Linear`: the layers
       before it are the feature body.
 
-    ``input_shape`` reshapes flat rows to images before the module sees them.
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The trained classifier, in one of the forms above. Its parameters are shared with the
+        result, not copied.
+    input_shape : tuple (channels, height, width) or None, default=None
+        When set, flat rows ``(n, C * H * W)`` are reshaped to ``(n, C, H, W)`` before the
+        module sees them. A :class:`FeatureClassifier` that already has an ``input_shape``
+        keeps its own.
+
+    Returns
+    -------
+    classifier : FeatureClassifier
+        ``module`` itself when it is a :class:`FeatureClassifier` needing no new
+        ``input_shape``, otherwise a :class:`FeatureClassifier` wrapping its layers.
+
+    Raises
+    ------
+    TypeError
+        If ``module`` has none of the accepted forms.
     """
     if isinstance(module, FeatureClassifier):
         if input_shape is not None and module.input_shape is None:
@@ -120,8 +162,34 @@ def mlp_classifier(
     *,
     generator: torch.Generator | None = None,
 ) -> FeatureClassifier:
-    """Tabular classifier: ``D -> hidden_dims[0] -> ... -> hidden_dims[-1]`` with ReLU, then a
-    linear head; the features are the last hidden ReLU outputs."""
+    """Build a tabular classifier: a ReLU multilayer perceptron and a linear head.
+
+    The body maps ``n_features`` inputs through the widths ``hidden_dims[0]``, ...,
+    ``hidden_dims[-1]``, each followed by ReLU; the features are the last hidden ReLU outputs
+    and the head maps them to ``n_classes`` logits. The layers use PyTorch's default
+    initialisation.
+
+    Parameters
+    ----------
+    n_features : int
+        Input width ``D``, the number of columns of the data.
+    hidden_dims : sequence of int
+        Widths of the hidden layers (at least one); the last is the feature dimension.
+    n_classes : int
+        Number of classes, the width of the head.
+    generator : torch.Generator, optional
+        Source of randomness for the initialisation.
+
+    Returns
+    -------
+    classifier : FeatureClassifier
+        The untrained classifier, taking inputs of shape ``(n, n_features)``.
+
+    Raises
+    ------
+    ValueError
+        If ``hidden_dims`` is empty.
+    """
     if not hidden_dims:
         raise ValueError("hidden_dims must name at least one hidden layer (the features).")
     body = MLP(
@@ -139,11 +207,38 @@ def conv_classifier(
     channels: Sequence[int] = (32, 64),
     generator: torch.Generator | None = None,
 ) -> FeatureClassifier:
-    """Small image classifier: per entry of ``channels`` a 3x3 convolution, ReLU and 2x2 max
-    pooling; then fully connected ReLU layers of ``hidden_dims``; then a linear head.
+    """Build a small image classifier: convolutions, fully connected ReLU layers, a linear head.
 
-    With the defaults a 1 x 28 x 28 image becomes 64 x 7 x 7 = 3,136 values, then
-    ``hidden_dims`` (e.g. 256 -> 128): the 128 post-ReLU values are the features.
+    Per entry of ``channels`` a 3x3 convolution (padding 1), ReLU and 2x2 max pooling; then
+    fully connected ReLU layers of ``hidden_dims``; then a linear head. With the defaults a
+    1 x 28 x 28 image becomes 64 x 7 x 7 = 3,136 values, then ``hidden_dims`` (e.g.
+    256 -> 128): the 128 post-ReLU values are the features.
+
+    Parameters
+    ----------
+    input_shape : tuple (channels, height, width)
+        Image shape; ``height`` and ``width`` must be at least ``2 ** len(channels)``. Flat
+        rows ``(n, C * H * W)`` are reshaped to it before the first convolution.
+    hidden_dims : sequence of int
+        Widths of the fully connected hidden layers (at least one); the last is the feature
+        dimension.
+    n_classes : int
+        Number of classes, the width of the head.
+    channels : sequence of int, default=(32, 64)
+        Output channels of the convolutions, one convolution and pooling stage per entry.
+    generator : torch.Generator, optional
+        Source of randomness for the initialisation.
+
+    Returns
+    -------
+    classifier : FeatureClassifier
+        The untrained classifier, taking images ``(n, C, H, W)`` or flat rows
+        ``(n, C * H * W)``.
+
+    Raises
+    ------
+    ValueError
+        If the image is too small for the pooling stages or ``hidden_dims`` is empty.
     """
     n_channels, height, width = (int(s) for s in input_shape)
     factor = 2 ** len(channels)
@@ -178,8 +273,30 @@ def conv_classifier(
 def layer_features(
     classifier: FeatureClassifier, x: torch.Tensor, layer: str | None = None
 ) -> torch.Tensor:
-    """Features of ``x``: the penultimate ``h(x)`` when ``layer`` is None, else the flattened
-    output of the submodule of ``classifier`` named ``layer`` (as in ``named_modules()``)."""
+    """Compute the features of ``x`` at the penultimate layer or at a named submodule.
+
+    Parameters
+    ----------
+    classifier : FeatureClassifier
+        The classifier to run.
+    x : torch.Tensor of shape (n, ...)
+        A batch of inputs, as for :meth:`FeatureClassifier.forward`.
+    layer : str or None, default=None
+        Name of a submodule of ``classifier``, as in ``classifier.named_modules()`` (e.g.
+        ``"body.1"``). None takes the penultimate features ``h(x)``.
+
+    Returns
+    -------
+    features : torch.Tensor of shape (n, n_features_out)
+        ``classifier.features(x)`` when ``layer`` is None, else the output of the submodule
+        ``layer`` in a forward pass of ``classifier``, flattened to one row per input.
+
+    Raises
+    ------
+    ValueError
+        If ``classifier`` has no submodule named ``layer`` or that submodule does not output
+        a tensor.
+    """
     if layer is None:
         return classifier.features(x)
     submodule = dict(classifier.named_modules()).get(layer)
@@ -199,7 +316,17 @@ def layer_features(
 class RejectionHead(nn.Module):
     """DMR's rejection network ``B``: ``Linear(in -> hidden) -> ReLU -> Linear(hidden -> 1)``.
 
-    Returns one logit per row (shape ``(n,)``); higher means more likely out-of-distribution.
+    Its forward pass maps features ``(n, in_features)`` to one logit per row (shape
+    ``(n,)``); higher means more likely out-of-distribution.
+
+    Parameters
+    ----------
+    in_features : int
+        Width of the input features (the classifier's feature dimension).
+    hidden : int
+        Width of the hidden layer.
+    generator : torch.Generator, optional
+        Source of randomness for the initialisation (PyTorch's default scheme).
     """
 
     def __init__(

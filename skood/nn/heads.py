@@ -66,8 +66,9 @@ class DiscriminatorEncoder(nn.Module):
 
         Returns
         -------
-        logit : torch.Tensor of shape (n,)
-            The adversarial logits.
+        logit : torch.Tensor of shape (n,) or (n, n_logits)
+            The adversarial logits: one per row, or one per label value when
+            ``n_logits > 1``.
         latent : torch.Tensor of shape (n, latent_dim)
             The predicted latent codes.
         log_variance : torch.Tensor of shape (n, latent_dim) or None
@@ -134,14 +135,37 @@ class FixedLatentClassifier(nn.Module):
         return n_columns if self.kind == "classes" else 2 * n_columns
 
     def forward(self, scaled_latent: torch.Tensor) -> torch.Tensor:
-        """The classifier outputs ``u @ weight + bias``."""
+        """Compute the classifier outputs ``u @ weight + bias``.
+
+        Parameters
+        ----------
+        scaled_latent : torch.Tensor of shape (n, latent_dim)
+            Scaled latent codes ``u``.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_columns)
+            One output per class or per binary attribute.
+        """
         return scaled_latent @ self.weight.to(scaled_latent.dtype) + self.bias.to(
             scaled_latent.dtype
         )
 
     @torch.no_grad()
     def pseudo_labels(self, scaled_latent: torch.Tensor) -> torch.Tensor:
-        """The encoded labels of ``u`` (one-hot per class, or ``[c, 1 - c]``), as floats."""
+        """Compute the encoded labels of scaled latent codes, as floats.
+
+        Parameters
+        ----------
+        scaled_latent : torch.Tensor of shape (n, latent_dim)
+            Scaled latent codes ``u``.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_columns) or (n, 2 * n_columns)
+            ``kind="classes"``: the one-hot ``argmax`` of the outputs. ``kind="attributes"``:
+            ``[c, 1 - c]`` with ``c = 1[output > 0]`` per column.
+        """
         outputs = self(scaled_latent)
         if self.kind == "classes":
             return nn.functional.one_hot(outputs.argmax(dim=1), outputs.shape[1]).to(outputs.dtype)

@@ -27,7 +27,7 @@ def rbf_bandwidths(
     labels: torch.Tensor,
     scale: float = 1.0,
 ) -> torch.Tensor:
-    """Bandwidths ``lambda_k = 0.5 * (scale * r_k) ** -2`` from a clustering.
+    """Compute the bandwidths ``lambda_k = 0.5 * (scale * r_k) ** -2`` from a clustering.
 
     ``r_k`` is the mean Euclidean distance of cluster ``k``'s members to its centre. A cluster
     with no spread (empty, or a single point) takes the median ``r`` of the others, so no
@@ -47,6 +47,12 @@ def rbf_bandwidths(
     Returns
     -------
     bandwidths : torch.Tensor of shape (K,)
+        The positive, finite ``lambda_k``, in the dtype of ``points``.
+
+    Raises
+    ------
+    ValueError
+        If ``scale`` is not positive or every cluster has zero spread.
     """
     if scale <= 0:
         raise ValueError(f"scale must be positive, got {scale!r}.")
@@ -123,7 +129,18 @@ class RBFVariance(nn.Module):
         return self.centres.shape[1]
 
     def activations(self, z: torch.Tensor) -> torch.Tensor:
-        """Kernel values ``v(z)``, shape (n, K)."""
+        """Compute the kernel values ``v_k(z) = exp(-lambda_k * ||z - c_k||^2)``.
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n, d)
+            Latent codes, one per row.
+
+        Returns
+        -------
+        activations : torch.Tensor of shape (n, K)
+            The value of every kernel at every code, in ``(0, 1]``.
+        """
         # ||z||^2 - 2 z.c + ||c||^2, clamped: rounding can make a tiny distance negative.
         squared = (
             z.pow(2).sum(-1, keepdim=True) - 2 * z @ self.centres.T + self.centres.pow(2).sum(-1)
@@ -131,21 +148,64 @@ class RBFVariance(nn.Module):
         return torch.exp(-self.bandwidths * squared)
 
     def precision(self, z: torch.Tensor) -> torch.Tensor:
-        """Precisions ``beta(z)`` including the floor, shape (n, D)."""
+        """Compute the precisions ``beta(z)``, including the floor.
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n, d)
+            Latent codes, one per row.
+
+        Returns
+        -------
+        precision : torch.Tensor of shape (n, D)
+            ``beta_i(z) = sum_k W_ik^2 v_k(z) + floor``, at least ``floor``.
+        """
         return self.activations(z) @ self.weight.pow(2).T + self.floor
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Standard deviations ``sigma(z)``, shape (n, D)."""
+        """Compute the standard deviations ``sigma(z) = beta(z) ** -0.5``.
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n, d)
+            Latent codes, one per row.
+
+        Returns
+        -------
+        sigma : torch.Tensor of shape (n, D)
+            Positive standard deviations, at most ``floor ** -0.5``.
+        """
         return self.precision(z).rsqrt()
 
     def log_sigma(self, z: torch.Tensor) -> torch.Tensor:
-        """``log sigma(z)``, computed as ``-0.5 log beta`` (no overflow for tiny precisions)."""
+        """Compute ``log sigma(z)`` as ``-0.5 log beta(z)`` (no overflow for tiny precisions).
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n, d)
+            Latent codes, one per row.
+
+        Returns
+        -------
+        log_sigma : torch.Tensor of shape (n, D)
+            Log standard deviations, at most ``-0.5 log floor``.
+        """
         return -0.5 * self.precision(z).log()
 
     def jacobian(self, z: torch.Tensor) -> torch.Tensor:
-        """Closed-form Jacobian ``d sigma / d z`` per code, shape (n, D, d).
+        """Compute the closed-form Jacobian ``d sigma / d z`` of each code.
 
         ``d sigma_i / d z = beta_i ** -1.5 * sum_k W_ik^2 lambda_k v_k(z) (z - c_k)``.
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n, d)
+            Latent codes, one per row.
+
+        Returns
+        -------
+        jacobian : torch.Tensor of shape (n, D, d)
+            Entry ``[b, i, j]`` is ``d sigma_i / d z_j`` at code ``z_b``.
         """
         v = self.activations(z)  # (n, K)
         weights = self.bandwidths * v  # (n, K)

@@ -173,7 +173,20 @@ class RealNVPTabular(_Flow):
         )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Map ``x`` (n, D) to ``(z, log|det dz/dx|)``."""
+        """Map data ``x`` to latent codes ``z`` and the log-determinant of the map.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, D)
+            A batch of vectors.
+
+        Returns
+        -------
+        z : torch.Tensor of shape (n, D)
+            The latent codes, after every coupling layer.
+        log_det : torch.Tensor of shape (n,)
+            ``log|det dz/dx|`` per sample, summed over the coupling layers.
+        """
         log_det = x.new_zeros(x.shape[0])
         for coupling in self.couplings:
             x, step = coupling(x)
@@ -181,7 +194,18 @@ class RealNVPTabular(_Flow):
         return x, log_det
 
     def inverse(self, z: torch.Tensor) -> torch.Tensor:
-        """Map latent codes ``z`` (n, D) back to ``x``."""
+        """Map latent codes ``z`` back to data, inverting :meth:`forward`.
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n, D)
+            A batch of latent codes.
+
+        Returns
+        -------
+        x : torch.Tensor of shape (n, D)
+            The vectors that :meth:`forward` maps to ``z``.
+        """
         for coupling in reversed(self.couplings):
             z = coupling.inverse(z)
         return z
@@ -189,15 +213,39 @@ class RealNVPTabular(_Flow):
 
 # ----------------------------------------------------------------------------- images
 def squeeze2x2(x: torch.Tensor) -> torch.Tensor:
-    """Space to depth: ``(n, C, H, W) -> (n, 4C, H/2, W/2)``; each 2 x 2 block becomes four
-    channels (volume preserving, log-determinant 0)."""
+    """Rearrange each 2 x 2 block of pixels into four channels (space to depth).
+
+    The map is a permutation of the values: volume preserving, with log-determinant 0.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (n, C, H, W)
+        A batch of images; ``H`` and ``W`` must be even.
+
+    Returns
+    -------
+    squeezed : torch.Tensor of shape (n, 4 * C, H / 2, W / 2)
+        Channel ``4 c + 2 i + j`` holds the pixels at offset ``(i, j)`` of each 2 x 2 block of
+        input channel ``c``.
+    """
     n, c, h, w = x.shape
     x = x.reshape(n, c, h // 2, 2, w // 2, 2)
     return x.permute(0, 1, 3, 5, 2, 4).reshape(n, 4 * c, h // 2, w // 2)
 
 
 def unsqueeze2x2(x: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`squeeze2x2`."""
+    """Invert :func:`squeeze2x2`: move each group of four channels back into 2 x 2 blocks.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (n, C, H, W)
+        A batch of squeezed images; ``C`` must be divisible by 4.
+
+    Returns
+    -------
+    unsqueezed : torch.Tensor of shape (n, C / 4, 2 * H, 2 * W)
+        The images that :func:`squeeze2x2` maps to ``x``.
+    """
     n, c, h, w = x.shape
     x = x.reshape(n, c // 4, 2, 2, h, w)
     return x.permute(0, 1, 4, 2, 5, 3).reshape(n, c // 4, 2 * h, 2 * w)
@@ -241,7 +289,20 @@ class DequantizeLogit(nn.Module):
         return logits, log_det
 
     def inverse(self, logits: torch.Tensor) -> torch.Tensor:
-        """Pixels in [0, 1] (continuous; the midpoint-noise inverse, not clipped)."""
+        """Map logits back to pixels in [0, 1], inverting :meth:`forward` with midpoint noise.
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (n, ...)
+            Values in logit space, as :meth:`forward` returns them.
+
+        Returns
+        -------
+        pixels : torch.Tensor of the same shape as ``logits``
+            Continuous pixel values ``x`` with ``forward(x) == logits`` for ``noise=None``;
+            not clipped, so they may leave [0, 1] slightly for logits :meth:`forward` cannot
+            produce.
+        """
         y = torch.sigmoid(logits)
         dequantized = (y - 0.5 * (1.0 - self.constraint)) / self.constraint
         return (self.levels * dequantized - 0.5) / (self.levels - 1)
@@ -442,10 +503,23 @@ class RealNVPImage(_Flow):
     def forward(
         self, x: torch.Tensor, noise: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Map pixels in [0, 1] to ``(z, log|det dz/dx|)``, ``z`` flat ``(n, C*H*W)``.
+        """Map pixels in [0, 1] to flat latent codes ``z`` and the log-determinant of the map.
 
-        ``noise`` (same shape as ``x``, in [0, 1)) is the dequantisation noise; None uses the
-        midpoint 0.5.
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W) or (n, C * H * W)
+            Pixels scaled to [0, 1] (pixel / 255), as images or flat rows.
+        noise : torch.Tensor of the same shape as ``x`` or None, default=None
+            Dequantisation noise in [0, 1); None uses the midpoint 0.5 (deterministic).
+
+        Returns
+        -------
+        z : torch.Tensor of shape (n, C * H * W)
+            The latent codes: the halves factored out after each squeeze, then the output of
+            the last scale, flattened and concatenated.
+        log_det : torch.Tensor of shape (n,)
+            ``log|det dz/dx|`` per sample, including that of the dequantisation and logit
+            preprocessing.
         """
         h, log_det = self.preprocess(
             self._as_images(x), None if noise is None else self._as_images(noise)
@@ -468,8 +542,18 @@ class RealNVPImage(_Flow):
         return torch.cat(latents, dim=1), log_det
 
     def inverse(self, z: torch.Tensor) -> torch.Tensor:
-        """Map flat latent codes back to pixels in [0, 1] (continuous, unclipped), shape
-        ``(n, C, H, W)``."""
+        """Map flat latent codes back to pixels in [0, 1], inverting :meth:`forward`.
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n, C * H * W)
+            Flat latent codes, laid out as :meth:`forward` returns them.
+
+        Returns
+        -------
+        x : torch.Tensor of shape (n, C, H, W)
+            Continuous, unclipped pixels (the inverse with midpoint dequantisation noise).
+        """
         n = z.shape[0]
         channels, height, width = self.input_shape
         shapes = [(channels, height, width)]  # shape of h entering each scale
