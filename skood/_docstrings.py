@@ -16,6 +16,27 @@ _Documented = TypeVar("_Documented")
 
 # Entry line, then its description indented by four more spaces (numpydoc's layout).
 _PARAGRAPHS = {
+    # The image loaders of skood.datasets.
+    "image_loader_options": """
+subset : {"train", "test", "all"}, default="train"
+    60,000 training images, 10,000 test images, or both (train first, 70,000).
+data_home : str or path-like, default=None
+    Folder holding the dataset's folder (``mnist/``, ``fashion_mnist/``); see
+    :func:`~skood.datasets.get_data_home`.
+return_X_y : bool, default=False
+    Return ``(X, y)`` instead of a Bunch.
+scale : {"symmetric", "unit"} or None, default="symmetric"
+    Pixel scaling: [-1, 1], [0, 1] or raw 0..255 (all float32).
+download : bool, default=False
+    Fetch missing files from the public mirror (checksum-verified).
+""",
+    "image_loader_returns": """
+data : :class:`~sklearn.utils.Bunch`
+    ``data`` (float32, n x 784, row-major 28 x 28), ``target`` (class 0-9), ``images``
+    (uint8, n x 28 x 28), ``image_shape``, ``target_names``, ``DESCR``.
+(X, y) : tuple if ``return_X_y``
+    ``data`` and ``target`` of the Bunch.
+""",
     "warm_start": """
 warm_start : bool, default=False
     When True and the detector is fitted, ``fit`` trains the fitted networks for

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
+from .._docstrings import fill_doc
 from ._base import _missing, get_data_home
 
 __all__ = ["load_fashion_mnist", "load_mnist", "scale_images"]
@@ -173,6 +174,7 @@ def _load(
     )
 
 
+@fill_doc
 def load_mnist(
     *,
     subset: str = "train",
@@ -185,24 +187,11 @@ def load_mnist(
 
     Parameters
     ----------
-    subset : {"train", "test", "all"}, default="train"
-        60,000 training images, 10,000 test images, or both (train first, 70,000).
-    data_home : str or path-like, default=None
-        Folder holding ``mnist/``; see :func:`get_data_home`.
-    return_X_y : bool, default=False
-        Return ``(X, y)`` instead of a Bunch.
-    scale : {"symmetric", "unit"} or None, default="symmetric"
-        Pixel scaling: [-1, 1], [0, 1] or raw 0..255 (all float32).
-    download : bool, default=False
-        Fetch missing files from the public mirror (checksum-verified).
+    %(image_loader_options)s
 
     Returns
     -------
-    data : :class:`~sklearn.utils.Bunch`
-        ``data`` (float32, n x 784, row-major 28 x 28), ``target`` (digit 0-9), ``images``
-        (uint8, n x 28 x 28), ``image_shape``, ``target_names``, ``DESCR``.
-    (X, y) : tuple if ``return_X_y``
-        ``data`` and ``target`` of the Bunch.
+    %(image_loader_returns)s
 
     Examples
     --------
@@ -221,6 +210,7 @@ def load_mnist(
     )
 
 
+@fill_doc
 def load_fashion_mnist(
     *,
     subset: str = "train",
@@ -236,24 +226,11 @@ def load_fashion_mnist(
 
     Parameters
     ----------
-    subset : {"train", "test", "all"}, default="train"
-        60,000 training images, 10,000 test images, or both (train first, 70,000).
-    data_home : str or path-like, default=None
-        Folder holding ``fashion_mnist/``; see :func:`get_data_home`.
-    return_X_y : bool, default=False
-        Return ``(X, y)`` instead of a Bunch.
-    scale : {"symmetric", "unit"} or None, default="symmetric"
-        Pixel scaling: [-1, 1], [0, 1] or raw 0..255 (all float32).
-    download : bool, default=False
-        Fetch missing files from the public mirror (checksum-verified).
+    %(image_loader_options)s
 
     Returns
     -------
-    data : :class:`~sklearn.utils.Bunch`
-        ``data`` (float32, n x 784, row-major 28 x 28), ``target`` (class 0-9), ``images``
-        (uint8, n x 28 x 28), ``image_shape``, ``target_names``, ``DESCR``.
-    (X, y) : tuple if ``return_X_y``
-        ``data`` and ``target`` of the Bunch.
+    %(image_loader_returns)s
 
     Examples
     --------
