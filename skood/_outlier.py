@@ -7,6 +7,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ._dask import row_blocks
+
 __all__ = ["OffsetThresholdMixin", "default_outlier_detector", "previous_fit_kept_on_failure"]
 
 
@@ -46,6 +48,7 @@ class OffsetThresholdMixin:
     def _check_offset_matches_scoring(self) -> None:
         """Raise when ``offset_`` is not a threshold on the current score (nothing here)."""
 
+    @row_blocks(np.float64)
     def decision_function(self, X):
         """Shifted score: ``score_samples(X) - offset_``; negative for outliers.
 
@@ -62,6 +65,7 @@ class OffsetThresholdMixin:
         self._check_offset_matches_scoring()
         return self.score_samples(X) - self.offset_
 
+    @row_blocks(np.int64)
     def predict(self, X):
         """Label each sample as inlier (+1) or outlier (-1).
 

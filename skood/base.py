@@ -29,6 +29,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._dask import row_blocks
 from ._outlier import OffsetThresholdMixin
 from ._progress import row_progress
 from ._training import EveryOptimizerLRScheduler, MultiModuleNet
@@ -555,6 +556,7 @@ class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=
             )
         return scores
 
+    @row_blocks(np.float64)
     def score_samples(self, X):
         """Normality score of each sample: the higher, the more normal.
 

@@ -17,6 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._dask import is_dask_array, map_row_blocks, row_blocks
 from ._outlier import default_outlier_detector, previous_fit_kept_on_failure
 
 __all__ = ["ConformalDetector", "benjamini_hochberg"]
@@ -274,6 +275,7 @@ class ConformalDetector(OutlierMixin, BaseEstimator):
             k -= 1
         self.offset_ = float(self.calibration_scores_[k - 1]) if k > 0 else float("-inf")
 
+    @row_blocks(np.float64)
     def score_samples(self, X):
         """The detector's scores; higher = more normal.
 
@@ -291,6 +293,7 @@ class ConformalDetector(OutlierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return np.asarray(self.detector_.score_samples(X), dtype=np.float64).ravel()
 
+    @row_blocks(np.float64)
     def p_values(self, X):
         """Conformal p-values for "the row is an inlier"; small for outliers.
 
@@ -310,6 +313,7 @@ class ConformalDetector(OutlierMixin, BaseEstimator):
         at_most = np.searchsorted(calibration, scores, side="right")
         return (1.0 + at_most) / (calibration.size + 1.0)
 
+    @row_blocks(np.float64)
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative exactly where ``p <= alpha``.
 
@@ -344,7 +348,13 @@ class ConformalDetector(OutlierMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             -1 or +1 for every row.
         """
-        p = self.p_values(X)
+        if is_dask_array(X):
+            if not self.fdr:
+                return map_row_blocks(self.predict, X, np.int64)
+            # Benjamini-Hochberg ranks the p-values of the whole batch: computed, one float a row.
+            p = np.asarray(self.p_values(X).compute())
+        else:
+            p = self.p_values(X)
         flagged = benjamini_hochberg(p, self.alpha) if self.fdr else p <= self.alpha
         return np.where(flagged, -1, 1)
 

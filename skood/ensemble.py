@@ -17,6 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._dask import row_blocks
 from ._outlier import (
     OffsetThresholdMixin,
     default_outlier_detector,
@@ -337,6 +338,7 @@ class BaggingDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator):
             ]
         )
 
+    @row_blocks(np.float64)
     def score_samples(self, X):
         """Mean of the members' normalised scores; higher = more normal.
 
