@@ -27,6 +27,7 @@ import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._dask import row_blocks
@@ -300,12 +301,49 @@ class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=
         self : object
             The fitted detector.
         """
+        warm = self._supports_warm_start and self.warm_start  # only those detectors have it
+        return self._fit(X, y, continue_training=warm, epochs=self.max_epochs)
+
+    def _can_train_incrementally(self) -> bool:
+        return self._supports_warm_start
+
+    @available_if(_can_train_incrementally)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train one pass over ``X``, continuing the networks of the earlier calls.
+
+        For data that come in chunks or do not fit in memory (``dask_ml.wrappers.Incremental``
+        calls it once per block of a dask array). The first call builds the networks and fixes
+        the input standardization from its chunk (pass data scaled beforehand with
+        ``standardize=False`` to fix it yourself); every call then trains one epoch over its
+        chunk and carries on the optimizers, the learning-rate schedule (``lr_decay`` applies
+        once per call) and the random streams, exactly as ``fit`` with ``warm_start=True``
+        and ``max_epochs=1`` would. ``max_epochs`` is not used. ``offset_`` is set from the
+        scores of the last chunk under the updated model (the ``contamination`` quantile of
+        that chunk alone); refit it on representative rows with ``fit`` for a threshold of
+        the whole data, or use :class:`~skood.ConformalDetector`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The next chunk of training data.
+        y : array-like of shape (n_samples,), default=None
+            Labels, for the detectors whose ``fit`` needs them; ignored otherwise.
+
+        Returns
+        -------
+        self : object
+            The detector, trained one more pass.
+        """
+        return self._fit(X, y, continue_training=True, epochs=1)
+
+    def _fit(self, X, y, *, continue_training: bool, epochs: int):
         # The device first: a bad one must fail before anything fitted changes.
         device = resolve_device(self.device)
         # warm_start=True on a fitted detector: the networks, their optimizers (moments and
         # decayed learning rates), the input standardization and the random streams carry
         # on, so that fits of 2 and then 3 epochs train exactly as one fit of 5 does.
-        continuing = self._supports_warm_start and self.warm_start and hasattr(self, "net_")
+        continuing = self._supports_warm_start and continue_training and hasattr(self, "net_")
         if continuing:
             self._check_warm_start(device)
         X, targets = self._validate_training_data(X, y, reset=not continuing)
@@ -315,7 +353,7 @@ class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         try:
             if continuing:
-                self.net_.max_epochs = self.max_epochs
+                self.net_.max_epochs = epochs
                 self.net_.verbose = self.verbose
             else:
                 self._fit_input_scaling(X)
@@ -326,6 +364,7 @@ class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=
                 self._prepare_networks(X_train, y_train, seed=seed, device=device)
                 networks = self._build_networks(X.shape[1], seed)
                 self.net_ = self._make_net(networks, seed=seed, device=device)
+                self.net_.max_epochs = epochs
             self._train_networks(X_train, y_train)
             scores = self._score_validated(X)
         except BaseException:
