@@ -28,6 +28,7 @@ from skorch.callbacks import (
     PassthroughScoring,
     PrintLog,
 )
+from skorch.dataset import get_len
 from skorch.utils import TeeGenerator
 
 from ._progress import TrainingProgress
@@ -188,9 +189,16 @@ class FiniteGradientNormClipping(GradientNormClipping):
             max_norm=self.gradient_clip_value,
             norm_type=self.gradient_clip_norm_type,
         )
+        if net is not None and net.defers_loss_checks():
+            net.defer_check("the parameter gradient norm", total)
+            return
         norm = total.item()
         if not math.isfinite(norm):
             net.raise_divergence("the parameter gradient norm", norm)
+
+
+def _detached(value):
+    return value.detach() if isinstance(value, torch.Tensor) else value
 
 
 class MultiModuleNet(NeuralNet):
@@ -234,6 +242,11 @@ class MultiModuleNet(NeuralNet):
     #: diverged. Such losses start near their largest sensible value, so growing a thousandfold
     #: means the weights blew up, even while every number stays finite. None: no such check.
     loss_growth_limit: float | None = None
+    #: Whether batch losses and gradient norms stay on the device until the epoch ends, then
+    #: come to the host in one transfer and are checked there, instead of one host
+    #: synchronisation per loss per batch. None: on CUDA, where each synchronisation stalls
+    #: the GPU; on the CPU reading a number costs nothing and every batch is checked at once.
+    deferred_loss_checks: bool | None = None
     #: What the divergence error advises, after saying where training blew up.
     divergence_advice: str = (
         "Lower the learning rate (lr={lr:g} now), standardize the inputs, or raise the "
@@ -453,22 +466,110 @@ class MultiModuleNet(NeuralNet):
         """The net's seeded generator of the current training call (noise, augmentation)."""
         return self._random
 
+    def defers_loss_checks(self) -> bool:
+        """Whether this net checks its batch losses at the end of each epoch (see the attribute
+        ``deferred_loss_checks``)."""
+        if self.deferred_loss_checks is not None:
+            return bool(self.deferred_loss_checks)
+        return torch.device(self.device).type == "cuda"
+
     def record_losses(self, losses: Mapping[str, torch.Tensor]) -> None:
         """Check that every batch loss is finite and record those named in ``loss_names``.
 
         Losses not in ``loss_names`` (such as ``train_loss``, which skorch records itself from
-        the step's ``"loss"``) are only checked.
+        the step's ``"loss"``) are only checked. With deferred checks the values stay tensors
+        on the device until :meth:`run_single_epoch` settles the epoch.
         """
+        if self.defers_loss_checks():
+            for name, value in losses.items():
+                if name in self.loss_names:
+                    self.history.record_batch(name, _detached(value))
+                else:
+                    self.defer_check(name, value)
+            return
         for name, value in losses.items():
             number = value.item() if isinstance(value, torch.Tensor) else float(value)
-            if not math.isfinite(number):
-                self.raise_divergence(name, number)
-            if name == "train_loss" and self.loss_growth_limit is not None:
-                first = self._first_train_loss()
-                if first is not None and first > 0 and number > self.loss_growth_limit * first:
-                    self.raise_divergence(f"train_loss ({first:.4g} on the first batch)", number)
+            self._check_loss(name, number)
             if name in self.loss_names:
                 self.history.record_batch(name, number)
+
+    def check_finite(self, quantity: str, value, *, positive: bool = False) -> None:
+        """Raise :class:`TrainingDivergedError` unless ``value`` is finite (and > 0 if asked).
+
+        With deferred checks the tensor stays on the device and is checked when the epoch ends.
+        """
+        if self.defers_loss_checks():
+            self.defer_check(quantity, value, positive=positive)
+            return
+        number = value.item() if isinstance(value, torch.Tensor) else float(value)
+        self._check_loss(quantity, number, positive=positive)
+
+    def defer_check(self, quantity: str, value, *, positive: bool = False) -> None:
+        """Check ``value`` for finiteness when the epoch ends (deferred checks only)."""
+        batch = len(self.history[-1, "batches"])
+        self._deferred_values.append((batch, quantity, _detached(value), positive))
+
+    def _check_loss(
+        self, name: str, number: float, batch: int | None = None, *, positive: bool = False
+    ) -> None:
+        if not math.isfinite(number) or (positive and number <= 0):
+            self.raise_divergence(name, number, batch=batch)
+        if name == "train_loss" and self.loss_growth_limit is not None:
+            first = self._first_train_loss()
+            if first is not None and first > 0 and number > self.loss_growth_limit * first:
+                self.raise_divergence(
+                    f"train_loss ({first:.4g} on the first batch)", number, batch=batch
+                )
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """skorch's epoch loop; with deferred checks, without reading a loss per batch.
+
+        skorch records ``train_loss`` with ``loss.item()``, a host synchronisation per batch;
+        with deferred checks the loss is recorded as a device tensor, and once the epoch has
+        run every tensor of it comes to the host in one transfer, is written back into the
+        history as a float and checked batch by batch (the error names the first bad batch).
+        """
+        if not (training and self.defers_loss_checks()):
+            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        if iterator is None:
+            return
+        self._deferred_values = []
+        batch_count = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            self.history.record_batch(prefix + "_loss", step["loss"].detach())
+            rows = get_len(batch[0]) if isinstance(batch, tuple | list) else get_len(batch)
+            self.history.record_batch(prefix + "_batch_size", rows)
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+            batch_count += 1
+        self.history.record(prefix + "_batch_count", batch_count)
+        self._settle_epoch()
+
+    def _settle_epoch(self) -> None:
+        """Bring the epoch's deferred tensors to the host at once, record and check them."""
+        rows = self.history[-1]["batches"]
+        recorded = [
+            (index, key, value, False)
+            for index, row in enumerate(rows, start=1)
+            for key, value in row.items()
+            if isinstance(value, torch.Tensor)
+        ]
+        pending = recorded + self.__dict__.pop("_deferred_values", [])
+        if not pending:
+            return
+        numbers = torch.stack([value.double().reshape(()) for _, _, value, _ in pending]).tolist()
+        for (index, key, _, _), number in zip(recorded, numbers, strict=False):
+            rows[index - 1][key] = number
+        # In the order the values arose, so that the error names the first bad batch.
+        checks = sorted(
+            (index, order, key, number, positive)
+            for order, ((index, key, _, positive), number) in enumerate(
+                zip(pending, numbers, strict=True)
+            )
+        )
+        for index, _, key, number, positive in checks:
+            self._check_loss(key, number, batch=index, positive=positive)
 
     def _first_train_loss(self) -> float | None:
         """``train_loss`` of the first batch ever trained (None while that batch runs)."""
@@ -477,10 +578,14 @@ class MultiModuleNet(NeuralNet):
         except (IndexError, KeyError):
             return None
 
-    def raise_divergence(self, quantity: str, value: float) -> None:
-        """Raise :class:`TrainingDivergedError` naming where training blew up and what to do."""
+    def raise_divergence(self, quantity: str, value: float, *, batch: int | None = None) -> None:
+        """Raise :class:`TrainingDivergedError` naming where training blew up and what to do.
+
+        ``batch`` is the 1-based batch of the current epoch (default: the batch running now).
+        """
         epoch = len(self.history)
-        batch = len(self.history[-1, "batches"]) if epoch else 0
+        if batch is None:
+            batch = len(self.history[-1, "batches"]) if epoch else 0
         lr = self.optimizer_.param_groups[0]["lr"]
         advice = self.divergence_advice.format(lr=lr, net=self)
         raise TrainingDivergedError(
@@ -493,6 +598,7 @@ class MultiModuleNet(NeuralNet):
         state = super().__getstate__()
         state.pop("_random", None)
         state.pop("_train_batches", None)
+        state.pop("_deferred_values", None)
         if getattr(self, "initialized_", False):
             # ``module`` and ``partners`` hold the very networks that skorch pickles in its
             # device-aware way as ``module_`` and the partner attributes; pickled again as

@@ -171,9 +171,9 @@ class _DLSGANNet(MultiModuleNet):
                 "r1_penalty": r1_penalty,
             }
         )
-        variance_sum = generator.traced_variance.sum().item()
-        if not math.isfinite(variance_sum) or variance_sum <= 0:
-            self.raise_divergence("the traced latent variance", variance_sum)
+        self.check_finite(
+            "the traced latent variance", generator.traced_variance.sum(), positive=True
+        )
         return {"loss": critic_loss}
 
 
