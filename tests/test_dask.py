@@ -6,17 +6,15 @@ model is shipped to the worker processes, never refitted; ``GridSearchCV`` under
 backend gives the sequential search's scores.
 """
 
-import joblib
 import numpy as np
 import pytest
 from _detectors import DETECTORS, fit
+from _parallel_search import assert_search_matches_sequential
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.ensemble import IsolationForest
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from skood import BaggingDetector, ConformalDetector, DLSGANDetector
-from skood.metrics import outlier_auroc_scorer
 
 da = pytest.importorskip("dask.array")
 
@@ -120,21 +118,4 @@ def test_scoring_on_worker_processes_ships_the_fitted_model(cluster_client, fitt
 
 
 def test_grid_search_under_the_dask_backend_matches_the_sequential_one(cluster_client):
-    X, _ = _data(seed=5, n=240)
-    y = np.where(np.arange(240) < 216, 1, -1)
-    X[y == -1] += 4.0
-    search = {
-        "estimator": DLSGANDetector(max_epochs=2, hidden_dims=(16,), device="cpu", random_state=0),
-        "param_grid": {"latent_dim": [2, 4]},
-        "scoring": outlier_auroc_scorer,
-        "cv": StratifiedKFold(2, shuffle=True, random_state=0),
-    }
-    sequential = GridSearchCV(**search).fit(X, y)
-    with joblib.parallel_config(backend="dask"):
-        distributed = GridSearchCV(**search, n_jobs=2).fit(X, y)
-    np.testing.assert_allclose(
-        distributed.cv_results_["mean_test_score"],
-        sequential.cv_results_["mean_test_score"],
-        atol=1e-6,
-    )
-    assert distributed.best_params_ == sequential.best_params_
+    assert_search_matches_sequential("dask")
