@@ -147,7 +147,7 @@ class LatentModelMixin(LatentSpaceMixin):
         "lr_decay": [Interval(Real, 0, 1, closed="right")],
         "equalized_lr": ["boolean"],
         "negative_slope": [Interval(Real, 0, None, closed="left")],
-        "mixed_precision": ["boolean"],
+        "mixed_precision": ["boolean", StrOptions({"auto"})],
         "warm_start": ["boolean"],
     }
 

@@ -219,8 +219,7 @@ class MultiModuleNet(NeuralNet):
     seed : int, default=0
         Seed of the net's random numbers (latent samples, noise, batch order).
     mixed_precision : bool, default=False
-        Run forward passes under bfloat16 autocast on CUDA (see :meth:`autocast`); no effect
-        on other devices.
+        Run forward passes under bfloat16 autocast (see :meth:`autocast`).
     criterion : torch.nn.Module class or None, default=None
         skorch's criterion, for nets whose step uses ``get_loss``; None for nets whose step
         computes its losses itself.
@@ -444,13 +443,13 @@ class MultiModuleNet(NeuralNet):
     def autocast(self) -> torch.autocast:
         """Context for the forward passes of a training step.
 
-        bfloat16 autocast on CUDA when ``mixed_precision`` is set: convolutions and matrix
-        products run on tensor cores, while losses, reductions and the optimizer stay in
-        float32 (bfloat16 keeps float32's range, so no loss scaling is needed). Disabled
-        otherwise.
+        bfloat16 autocast when ``mixed_precision`` is set: convolutions and matrix products
+        run in bfloat16 (tensor cores on CUDA, AVX512-BF16/AMX on processors that have it),
+        while losses, reductions and the optimizer stay in float32 (bfloat16 keeps float32's
+        range, so no loss scaling is needed). Disabled otherwise.
         """
         device_type = torch.device(self.device).type
-        enabled = bool(self.mixed_precision) and device_type == "cuda"
+        enabled = bool(self.mixed_precision) and device_type in ("cuda", "cpu")
         return torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=enabled)
 
     def randn(self, *shape: int) -> torch.Tensor:

@@ -137,7 +137,7 @@ class AutoencoderDetector(LatentModelMixin, BaseDetector):
         contamination: float = 0.1,
         inference_batch_size: int = 8192,
         device: str = "auto",
-        mixed_precision: bool = False,
+        mixed_precision: bool | str = "auto",
         random_state=None,
         verbose: int = 0,
     ) -> None:

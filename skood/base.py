@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._dask import row_blocks
 from ._outlier import OffsetThresholdMixin
+from ._precision import resolve_mixed_precision
 from ._progress import row_progress
 from ._training import EveryOptimizerLRScheduler, MultiModuleNet
 from ._validation import check_input_shape
@@ -276,7 +277,9 @@ class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=
             net_class = self._net_class
             shared.update(self._net_params())
         if hasattr(self, "mixed_precision"):
-            shared["mixed_precision"] = self.mixed_precision
+            shared["mixed_precision"] = resolve_mixed_precision(
+                self.mixed_precision, device, images=self.input_shape is not None
+            )
         return net_class(networks["module"], **{**shared, **params})
 
     def _train_networks(self, X: torch.Tensor, y: torch.Tensor | None) -> None:

@@ -139,6 +139,9 @@ class ConditionalDLSGAN(DLSGANDetector):
         Weight of the encoder loss in both networks' losses.
     lambda_r1 : float, default=0.1
         Weight of the R1 penalty on the labelled real logit.
+    r1_interval : int, default=1
+        Lazy R1: the penalty every ``r1_interval`` steps, weighted by the interval, as in
+        :class:`DLSGANDetector`.
     variance_decay : float, default=0.999
         Decay of the EMA that traces the latent variance.
     lr : float, default=1e-3
@@ -253,6 +256,7 @@ class ConditionalDLSGAN(DLSGANDetector):
         score_type: str = "nlp",
         lambda_enc: float = 1.0,
         lambda_r1: float = 0.1,
+        r1_interval: int = 1,
         variance_decay: float = 0.999,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.0, 0.99),
@@ -266,7 +270,7 @@ class ConditionalDLSGAN(DLSGANDetector):
         contamination: float = 0.1,
         inference_batch_size: int = 8192,
         device: str = "auto",
-        mixed_precision: bool = False,
+        mixed_precision: bool | str = "auto",
         random_state=None,
         verbose: int = 0,
     ) -> None:
@@ -278,6 +282,7 @@ class ConditionalDLSGAN(DLSGANDetector):
         self.score_type = score_type
         self.lambda_enc = lambda_enc
         self.lambda_r1 = lambda_r1
+        self.r1_interval = r1_interval
         self.variance_decay = variance_decay
         self.lr = lr
         self.betas = betas
@@ -474,6 +479,7 @@ class ConditionalDLSGAN(DLSGANDetector):
             "variant": "dlsgan",
             "lambda_enc": self.lambda_enc,
             "lambda_r1": self.lambda_r1,
+            "r1_interval": self.r1_interval,
             "variance_decay": self.variance_decay,
             "n_attributes": self.n_attributes_,
         }

@@ -815,9 +815,11 @@ def test_a_non_finite_gradient_during_fit_names_epoch_and_batch():
         net.fit(DATA, None)
 
 
-def test_autocast_is_off_on_the_cpu():
-    net = _toy(mixed_precision=True)
-    with net.autocast():
+def test_autocast_follows_mixed_precision_on_the_cpu():
+    with _toy(mixed_precision=True).autocast():
+        assert torch.is_autocast_enabled("cpu")
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+    with _toy(mixed_precision=False).autocast():
         assert not torch.is_autocast_enabled("cpu")
 
 

@@ -1,0 +1,492 @@
+"""Training speed: image throughput against the committed step, the FLOP/s a step reaches, and
+the tabular defaults chosen on validation rows.
+
+Three parts, each its own result file:
+
+``images``
+    DLSGAN's small convolutional networks on MNIST digits, batch 32, ``--threads`` threads:
+    images per second of whole ``fit`` calls, for the step of ``--baseline`` (a commit, unpacked
+    from git into a temporary folder and run in its own process) and for today's step under
+    several settings, alternating, in one run. Beside each: the FLOP of one training step
+    (counted by ``torch.utils.flop_counter``) and the FLOP/s that makes, against the peak of a
+    large matrix product measured on the same machine, threads and dtype.
+``validation``
+    DLSGAN settings compared on validation rows only: for each set and seed of the tabular
+    protocol, the training part is split again (``validation_fraction`` of its rows,
+    stratified) and the detector is fitted on the rest and scored on those rows. Test parts
+    are never used; this is where the tabular defaults come from.
+``tables``
+    The tabular protocol of ``tabular.py`` (same sets, splits and seeds) with today's defaults,
+    beside IsolationForest and PyOD's AutoEncoder fitted in the same run, and beside the
+    committed columns of ``results/tabular.json``.
+
+Usage::
+
+    python benchmarks/fit_speed.py images --baseline 032be89 --repeats 3
+    python benchmarks/fit_speed.py validation --seeds 3
+    python benchmarks/fit_speed.py tables
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from _common import (
+    RESULTS,
+    RunProgress,
+    data_home,
+    machine,
+    machine_markdown,
+    parallel_runs,
+    write_json,
+    write_markdown,
+)
+from joblib import delayed
+
+HERE = Path(__file__).resolve().parent
+REPOSITORY = HERE.parent
+
+# Today's image settings timed beside the baseline: the paper's step, then each speed lever.
+IMAGE_SETTINGS = {
+    "paper step (float32, R1 every step)": {"mixed_precision": False, "r1_interval": 1},
+    "bfloat16, R1 every step": {"mixed_precision": True, "r1_interval": 1},
+    "float32, R1 every 4 steps": {"mixed_precision": False, "r1_interval": 4},
+    "bfloat16, R1 every 4 steps": {"mixed_precision": True, "r1_interval": 4},
+    "bfloat16, R1 every 16 steps": {"mixed_precision": True, "r1_interval": 16},
+    "defaults": {},
+}
+
+
+# ------------------------------------------------------------------------------ images
+def _mnist_digits(n_images: int) -> np.ndarray:
+    from skood.datasets import load_mnist, scale_images
+
+    X, _ = load_mnist(data_home=data_home(), return_X_y=True)
+    return scale_images(X[:n_images])
+
+
+def _time_fit_in_process(settings: dict, n_images: int, threads: int) -> dict:
+    """Fit DLSGAN's small image networks for one epoch here; images/s and one step's FLOP."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from skood import DLSGANDetector
+
+    torch.set_num_threads(threads)
+    X = _mnist_digits(n_images)
+    common = {"input_shape": (1, 28, 28), "batch_size": 32, "device": "cpu", "random_state": 0}
+    DLSGANDetector(**common, **settings, max_epochs=1).fit(X[:64])  # warm the kernels
+    detector = DLSGANDetector(**common, **settings, max_epochs=1)
+    start = time.perf_counter()
+    detector.fit(X)
+    seconds = time.perf_counter() - start
+    net = detector.net_
+    batch = torch.as_tensor(X[:32], dtype=torch.float32)
+    net.history.new_epoch()
+    net.history.new_batch()
+    with FlopCounterMode(display=False) as counter:
+        net.train_step(batch)
+    return {
+        "images_per_s": n_images / seconds,
+        "fit_s": seconds,
+        "step_flop": int(counter.get_total_flops()),
+        "mixed_precision": bool(net.mixed_precision),
+    }
+
+
+def _matmul_peak(threads: int, dtype_name: str, size: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of the best of ``repeats`` products of two ``size`` x ``size`` matrices."""
+    import torch
+
+    torch.set_num_threads(threads)
+    dtype = getattr(torch, dtype_name)
+    a = torch.randn(size, size).to(dtype)
+    b = torch.randn(size, size).to(dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def _run_worker(source: Path, settings: dict | None, args) -> dict:
+    """``_time_fit_in_process`` in a fresh process importing skood from ``source``."""
+    env = {**os.environ, "PYTHONPATH": f"{source}{os.pathsep}{HERE}"}
+    request = json.dumps({"settings": settings, "n_images": args.n_images, "threads": args.threads})
+    completed = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "_worker", request],
+        env=env,
+        cwd=tempfile.gettempdir(),  # so that the checkout's own skood is not imported instead
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"timing worker failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _unpack(commit: str, folder: Path) -> Path:
+    archive = subprocess.run(
+        ["git", "-C", str(REPOSITORY), "archive", commit, "skood"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def images(args) -> None:
+    # The baseline commit's step is timed with its own defaults (its only image step: float32,
+    # R1 on every step); today's under each setting of IMAGE_SETTINGS.
+    runs: dict[str, list[dict]] = {}
+    progress = RunProgress(args.repeats * (len(IMAGE_SETTINGS) + 1))
+    with tempfile.TemporaryDirectory() as folder:
+        baseline_source = _unpack(args.baseline, Path(folder))
+        candidates = {f"committed step ({args.baseline})": (baseline_source, {})}
+        candidates |= {name: (REPOSITORY, settings) for name, settings in IMAGE_SETTINGS.items()}
+        for repeat in range(args.repeats):
+            for name, (source, settings) in candidates.items():
+                with progress.run(name, "MNIST", repeat):
+                    runs.setdefault(name, []).append(_run_worker(source, settings, args))
+    peaks = {dtype: _matmul_peak(args.threads, dtype) for dtype in ("float32", "bfloat16")}
+    baseline_name = next(iter(candidates))
+    baseline_speed = statistics.median(run["images_per_s"] for run in runs[baseline_name])
+    rows = {}
+    for name, measured in runs.items():
+        speed = statistics.median(run["images_per_s"] for run in measured)
+        flop = measured[0]["step_flop"]
+        dtype = "bfloat16" if measured[0]["mixed_precision"] else "float32"
+        achieved = flop * speed / 32
+        rows[name] = {
+            "images_per_s": speed,
+            "images_per_s_runs": [run["images_per_s"] for run in measured],
+            "speedup": speed / baseline_speed,
+            "step_gflop": flop / 1e9,
+            "achieved_gflop_per_s": achieved / 1e9,
+            "dtype": dtype,
+            "fraction_of_matmul_peak": achieved / peaks[dtype],
+        }
+    payload = {
+        "machine": machine(),
+        "setup": {
+            "images": args.n_images,
+            "threads": args.threads,
+            "batch_size": 32,
+            "repeats": args.repeats,
+            "baseline": args.baseline,
+        },
+        "matmul_peak_gflop_per_s": {dtype: peak / 1e9 for dtype, peak in peaks.items()},
+        "runs": rows,
+    }
+    write_json(args.output, payload)
+    write_markdown(args.output, _images_markdown(payload))
+    print(_images_markdown(payload))
+
+
+def _images_markdown(payload: dict) -> str:
+    setup = payload["setup"]
+    peaks = payload["matmul_peak_gflop_per_s"]
+    lines = [
+        "# Image training throughput: DLSGAN small networks",
+        "",
+        machine_markdown(payload["machine"]),
+        "",
+        f"{setup['images']} MNIST digits (28 x 28), one epoch of batch {setup['batch_size']} "
+        f"per `fit`, {setup['threads']} threads, median of {setup['repeats']} alternating runs. "
+        f"Baseline: the step of commit {setup['baseline']}, run from its own source in its own "
+        "process. Step FLOP counted by `torch.utils.flop_counter` on one training step "
+        "(forward, backward and R1's double backward as taken on that step).",
+        "",
+        f"Matrix-multiply peak on this machine ({setup['threads']} threads, 2048 x 2048): "
+        f"float32 {peaks['float32']:.0f} GFLOP/s, bfloat16 {peaks['bfloat16']:.0f} GFLOP/s.",
+        "",
+        "| step | images / s | vs baseline | GFLOP / step | GFLOP/s | of matmul peak |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in payload["runs"].items():
+        lines.append(
+            f"| {name} | {row['images_per_s']:.1f} | {row['speedup']:.2f}x | "
+            f"{row['step_gflop']:.2f} | {row['achieved_gflop_per_s']:.1f} ({row['dtype']}) | "
+            f"{100 * row['fraction_of_matmul_peak']:.0f} % |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- validation
+_WARM: list[bool] = []
+
+
+def _warm_up() -> None:
+    """One small fit per worker process, so that no timed fit pays for first calls."""
+    if not _WARM:
+        from skood import DLSGANDetector
+
+        DLSGANDetector(max_epochs=1, device="cpu").fit(
+            np.random.RandomState(0).normal(size=(64, 4))
+        )
+        _WARM.append(True)
+
+
+def _validation_seed(name: str, seed: int, configurations: dict, fraction: float) -> dict:
+    """Every configuration on one split's training part: fitted on part of it, scored on the
+    held-back rows (labels used there only)."""
+    import torch
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+    from tabular import _load
+
+    from skood import DLSGANDetector
+    from skood.metrics import roc_auc
+
+    torch.set_num_threads(1)
+    _warm_up()
+    X, y = _load(name)
+    X_train, _, y_train, _ = train_test_split(X, y, test_size=0.4, random_state=seed)
+    try:
+        X_fit, X_valid, _, y_valid = train_test_split(
+            X_train, y_train, test_size=fraction, random_state=seed, stratify=y_train
+        )
+    except ValueError:  # too few outliers to stratify
+        return {}
+    if np.all(y_valid == 1) or np.all(y_valid == -1):
+        return {}
+    scaler = StandardScaler().fit(X_fit)
+    X_fit, X_valid = scaler.transform(X_fit), scaler.transform(X_valid)
+    rows = {}
+    for label, params in configurations.items():
+        detector = DLSGANDetector(random_state=seed, device="cpu", **params)
+        start = time.perf_counter()
+        detector.fit(X_fit)
+        elapsed = time.perf_counter() - start
+        for score_type, short in (("nlp", "NLP"), ("reconstruction", "Rec")):
+            detector.set_params(score_type=score_type)
+            scores = detector.score_samples(X_valid)
+            rows[f"{label} | {short}"] = {"roc_auc": roc_auc(y_valid, scores), "fit_s": elapsed}
+    return rows
+
+
+VALIDATION_CONFIGURATIONS = {
+    "paper: batch 32, lr 1e-3, R1 every step": {
+        "batch_size": 32,
+        "lr": 1e-3,
+        "r1_interval": 1,
+    },
+    "batch 32, lr 1e-3, R1 every 4": {"batch_size": 32, "lr": 1e-3, "r1_interval": 4},
+    "batch 128, lr 1e-3, R1 every 4": {"batch_size": 128, "lr": 1e-3, "r1_interval": 4},
+    "batch 128, lr 2e-3, R1 every 4": {"batch_size": 128, "lr": 2e-3, "r1_interval": 4},
+    "batch 256, lr 1e-3, R1 every 4": {"batch_size": 256, "lr": 1e-3, "r1_interval": 4},
+    "batch 256, lr 2.8e-3, R1 every 4": {"batch_size": 256, "lr": 2.8e-3, "r1_interval": 4},
+}
+
+
+def validation(args) -> None:
+    from tabular import available_datasets, evaluated_seeds
+
+    names = args.datasets or available_datasets(args.max_rows)
+    jobs = [
+        (
+            ("DLSGAN settings", name, seed),
+            delayed(_validation_seed)(name, seed, VALIDATION_CONFIGURATIONS, args.fraction),
+        )
+        for name in names
+        for seed in evaluated_seeds(name, args.seeds)
+    ]
+    results = parallel_runs(jobs, n_jobs=args.n_jobs, progress=RunProgress(len(jobs)))
+    per_set: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for ((_, name, _), _), rows in zip(jobs, results, strict=True):
+        for column, metrics in rows.items():
+            entry = per_set.setdefault(name, {}).setdefault(column, {"roc_auc": [], "fit_s": []})
+            for key, value in metrics.items():
+                entry[key].append(float(value))
+    payload = {
+        "machine": machine(),
+        "protocol": (
+            "tabular.py's split (test_size=0.4, random_state=seed); its training part split "
+            f"again, {args.fraction:.0%} of the rows held back (stratified, random_state=seed); "
+            "StandardScaler and the detector fitted on the rest; ROC AUC on the held-back rows. "
+            "Test parts unused."
+        ),
+        "configurations": VALIDATION_CONFIGURATIONS,
+        "datasets": {
+            name: {
+                column: {
+                    "roc_auc_mean": float(np.mean(entry["roc_auc"])),
+                    "fit_s_mean": float(np.mean(entry["fit_s"])),
+                    "per_seed": entry,
+                }
+                for column, entry in columns.items()
+            }
+            for name, columns in per_set.items()
+        },
+    }
+    write_json(args.output, payload)
+    write_markdown(args.output, _validation_markdown(payload))
+    print(_validation_markdown(payload))
+
+
+def _validation_markdown(payload: dict) -> str:
+    datasets = payload["datasets"]
+    columns = sorted({column for entry in datasets.values() for column in entry})
+    lines = [
+        "# DLSGAN tabular settings on validation rows",
+        "",
+        machine_markdown(payload["machine"]),
+        "",
+        payload["protocol"],
+        "",
+        f"Over {len(datasets)} sets: mean ROC AUC on the held-back rows, median and largest mean "
+        "fit time per set.",
+        "",
+        "| settings | score | mean ROC AUC | median fit (s) | largest fit (s) |",
+        "|---|---|---|---|---|",
+    ]
+    for column in columns:
+        aucs = [entry[column]["roc_auc_mean"] for entry in datasets.values() if column in entry]
+        fits = [entry[column]["fit_s_mean"] for entry in datasets.values() if column in entry]
+        settings, score = column.split(" | ")
+        lines.append(
+            f"| {settings} | {score} | {np.mean(aucs):.4f} | {np.median(fits):.2f} | "
+            f"{np.max(fits):.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------- tables
+def _tables_seed(name: str, seed: int) -> dict:
+    """tabular.py's seed run: DLSGAN with today's defaults, IsolationForest, PyOD's."""
+    from tabular import run_seed
+
+    _warm_up()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return run_seed(name, seed, {}, ["DLSGAN", "baselines"])
+
+
+def tables(args) -> None:
+    from tabular import available_datasets, summarize
+
+    committed = json.loads((RESULTS / "tabular.json").read_text())["datasets"]
+    names = args.datasets or [name for name in available_datasets(args.max_rows)]
+    payload = {
+        "machine": machine(),
+        "protocol": "tabular.py's (same sets, splits and seeds as results/tabular.json)",
+        "datasets": {},
+    }
+    jobs = []
+    for name in names:
+        seeds = committed[name]["seeds"] if name in committed else range(args.seeds)
+        jobs += [((("DLSGAN", name, seed)), delayed(_tables_seed)(name, seed)) for seed in seeds]
+    results = parallel_runs(jobs, n_jobs=args.n_jobs, progress=RunProgress(len(jobs)))
+    grouped: dict[str, list[dict]] = {}
+    for ((_, name, _), _), rows in zip(jobs, results, strict=True):
+        if rows:
+            grouped.setdefault(name, []).append(rows)
+    for name, per_seed in grouped.items():
+        payload["datasets"][name] = {"n_seeds": len(per_seed), "detectors": summarize(per_seed)}
+        if name in committed:
+            payload["datasets"][name]["committed"] = {
+                column: {
+                    key: committed[name]["detectors"][column][key]
+                    for key in ("roc_auc_mean", "fit_s_mean")
+                }
+                for column in ("DLSGAN NLP", "DLSGAN Rec", "IsolationForest", "AutoEncoder (PyOD)")
+                if column in committed[name]["detectors"]
+            }
+    write_json(args.output, payload)
+    write_markdown(args.output, _tables_markdown(payload))
+    print(_tables_markdown(payload))
+
+
+def _tables_markdown(payload: dict) -> str:
+    datasets = payload["datasets"]
+    lines = [
+        "# DLSGAN tabular fit time and ROC AUC with today's defaults",
+        "",
+        machine_markdown(payload["machine"]),
+        "",
+        "Protocol: " + payload["protocol"] + ". Fit times of this run (DLSGAN, "
+        "IsolationForest and PyOD's AutoEncoder side by side, 2 processes of one thread); "
+        "`committed` is the column of `results/tabular.json`.",
+        "",
+        "| set | rows | DLSGAN fit (s) | PyOD AE fit (s) | ratio | IForest fit (s) | "
+        "DLSGAN NLP | committed | DLSGAN Rec | committed | IForest | PyOD AE |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    ratios, fits, pyod_fits = [], [], []
+    deltas = {"NLP": [], "Rec": []}
+    for name, entry in datasets.items():
+        result, old = entry["detectors"], entry.get("committed", {})
+        ours = result["DLSGAN NLP"]["fit_s_mean"]
+        pyod = result.get("AutoEncoder (PyOD)", {}).get("fit_s_mean", float("nan"))
+        ratios.append(ours / pyod)
+        fits.append(ours)
+        pyod_fits.append(pyod)
+        cells = []
+        for short in ("NLP", "Rec"):
+            now = result[f"DLSGAN {short}"]["roc_auc_mean"]
+            before = old.get(f"DLSGAN {short}", {}).get("roc_auc_mean", float("nan"))
+            deltas[short].append(now - before)
+            cells += [f"{now:.3f}", f"{before:.3f}"]
+        lines.append(
+            f"| {name} | | {ours:.2f} | {pyod:.2f} | {ours / pyod:.1f} | "
+            f"{result['IsolationForest']['fit_s_mean']:.2f} | {' | '.join(cells)} | "
+            f"{result['IsolationForest']['roc_auc_mean']:.3f} | "
+            f"{result.get('AutoEncoder (PyOD)', {}).get('roc_auc_mean', float('nan')):.3f} |"
+        )
+    lines += [
+        "",
+        f"Median fit: DLSGAN {np.median(fits):.2f} s, PyOD AutoEncoder {np.median(pyod_fits):.2f} "
+        f"s; largest ratio to PyOD's AutoEncoder {np.max(ratios):.1f}x (target: median at most "
+        "PyOD's, every set at most 5x).",
+    ]
+    for short, values in deltas.items():
+        lines.append(
+            f"DLSGAN {short}: mean ROC AUC change against the committed column "
+            f"{np.nanmean(values):+.4f} over {len(values)} sets (target: no lower than -0.005)."
+        )
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------- main
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "_worker":
+        request = json.loads(sys.argv[2])
+        timing = _time_fit_in_process(request["settings"], request["n_images"], request["threads"])
+        print(json.dumps(timing))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parts = parser.add_subparsers(dest="part", required=True)
+    image_part = parts.add_parser("images")
+    image_part.add_argument("--baseline", default="032be89", help="commit of the baseline step")
+    image_part.add_argument("--n-images", type=int, default=640)
+    image_part.add_argument("--threads", type=int, default=2)
+    image_part.add_argument("--repeats", type=int, default=3)
+    image_part.add_argument("--output", default="fit_speed_images")
+    for name, default in (("validation", "fit_speed_validation"), ("tables", "fit_speed_tables")):
+        part = parts.add_parser(name)
+        part.add_argument("--datasets", nargs="*")
+        part.add_argument("--seeds", type=int, default=3 if name == "validation" else 10)
+        part.add_argument("--max-rows", type=int, default=12000)
+        part.add_argument("--n-jobs", type=int, default=2)
+        part.add_argument("--output", default=default)
+        if name == "validation":
+            part.add_argument("--fraction", type=float, default=0.3)
+    args = parser.parse_args()
+    {"images": images, "validation": validation, "tables": tables}[args.part](args)
+
+
+if __name__ == "__main__":
+    main()

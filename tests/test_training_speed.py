@@ -1,0 +1,162 @@
+"""The speed settings of the training step: lazy R1 (``r1_interval``) and ``mixed_precision``.
+
+Each must leave what it does not speed up alone: ``r1_interval=1`` is the paper's step (the
+regression fixture holds it bitwise), lazy R1 keeps its schedule across warm starts, and
+bfloat16 autocast ranks obvious image outliers as float32 does.
+"""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.metrics import roc_auc_score
+
+from skood import AutoencoderDetector, DLSGANDetector
+from skood._precision import cpu_has_native_bfloat16, resolve_mixed_precision
+
+# Tiny networks: one thread (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+MLP = {"latent_dim": 4, "hidden_dims": (16,), "device": "cpu", "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def X():
+    return np.random.RandomState(0).normal(size=(96, 5))
+
+
+def _r1_batches(detector) -> list[list[bool]]:
+    """Per epoch, per batch: whether the step recorded (so took) the R1 penalty."""
+    return [["r1_penalty" in batch for batch in epoch["batches"]] for epoch in detector.history_]
+
+
+# ------------------------------------------------------------------------------- lazy R1
+def test_lazy_r1_takes_the_penalty_every_interval_steps_across_epochs(X):
+    # 96 rows in batches of 32: 3 steps per epoch, so an interval of 2 crosses epoch borders.
+    detector = DLSGANDetector(r1_interval=2, batch_size=32, max_epochs=3, **MLP).fit(X)
+    taken = [flag for epoch in _r1_batches(detector) for flag in epoch]
+    assert taken == [step % 2 == 0 for step in range(9)]
+    # The epoch's r1_penalty is the mean over the steps that took it, never a zero.
+    assert all(value > 0 for value in detector.history_[:, "r1_penalty"])
+
+
+def test_every_step_takes_r1_with_the_papers_interval(X):
+    detector = DLSGANDetector(batch_size=32, max_epochs=2, **MLP).fit(X)
+    assert all(all(epoch) for epoch in _r1_batches(detector))
+
+
+def test_lazy_r1_weights_the_penalty_by_its_interval(X):
+    # On a single step, which takes the penalty, lambda_r1=0.1 every 2 steps is the same update
+    # as lambda_r1=0.2 every step (0.1 * 2 == 0.2 exactly in binary floating point).
+    one_batch = X[:32]
+    lazy = DLSGANDetector(lambda_r1=0.1, r1_interval=2, batch_size=32, max_epochs=1, **MLP)
+    plain = DLSGANDetector(lambda_r1=0.2, r1_interval=1, batch_size=32, max_epochs=1, **MLP)
+    np.testing.assert_array_equal(
+        lazy.fit(one_batch).score_samples(X), plain.fit(one_batch).score_samples(X)
+    )
+    unweighted = DLSGANDetector(lambda_r1=0.1, batch_size=32, max_epochs=1, **MLP)
+    assert not np.array_equal(unweighted.fit(one_batch).score_samples(X), plain.score_samples(X))
+
+
+def test_lazy_r1_schedule_carries_over_warm_starts(X):
+    once = DLSGANDetector(r1_interval=4, batch_size=32, max_epochs=5, **MLP).fit(X)
+    warm = DLSGANDetector(r1_interval=4, batch_size=32, max_epochs=2, warm_start=True, **MLP)
+    warm.fit(X).set_params(max_epochs=3).fit(X)
+    assert _r1_batches(warm) == _r1_batches(once)
+    np.testing.assert_array_equal(warm.score_samples(X), once.score_samples(X))
+
+
+def test_lazy_r1_trains_a_model_of_the_same_quality(X):
+    rng = np.random.RandomState(1)
+    inliers, outliers = rng.normal(size=(200, 5)), rng.normal(loc=4.0, size=(20, 5))
+    labels = np.r_[np.ones(200), -np.ones(20)]
+    for interval in (1, 4):
+        detector = DLSGANDetector(r1_interval=interval, max_epochs=5, **MLP).fit(inliers)
+        scores = detector.score_samples(np.r_[inliers, outliers])
+        assert roc_auc_score(labels, scores) > 0.95
+
+
+def test_r1_interval_must_be_a_positive_integer(X):
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="'r1_interval' parameter of DLSGANDetector"):
+            DLSGANDetector(r1_interval=bad, **MLP).fit(X)
+
+
+# ------------------------------------------------------------------------- mixed precision
+@pytest.mark.parametrize(
+    ("setting", "device", "images", "expected"),
+    [
+        (True, "cpu", False, True),
+        (False, "cuda", True, False),
+        ("auto", "cpu", False, False),
+        ("auto", "cuda", False, False),
+        ("auto", "cuda", True, True),
+        ("auto", "cpu", True, None),  # the processor decides
+    ],
+)
+def test_auto_mixed_precision_is_bfloat16_for_image_networks_where_it_pays(
+    setting, device, images, expected
+):
+    if expected is None:
+        expected = cpu_has_native_bfloat16()
+    assert resolve_mixed_precision(setting, device, images=images) is expected
+
+
+def test_the_net_trains_with_the_resolved_precision(X):
+    table = DLSGANDetector(max_epochs=1, **MLP).fit(X)
+    assert table.net_.mixed_precision is False
+    forced = DLSGANDetector(max_epochs=1, mixed_precision=True, **MLP).fit(X)
+    assert forced.net_.mixed_precision is True
+
+
+def _digits_and_bright_canvases():
+    """300 training digits in [-1, 1]; 100 held-out digits and 100 near-white canvases."""
+    X = (load_digits().data / 8.0 - 1.0).astype(np.float32)
+    X = X[np.random.RandomState(0).permutation(len(X))]
+    train, held_out = X[:300], X[-100:]
+    jitter = 0.1 * np.random.RandomState(1).uniform(size=held_out.shape).astype(np.float32)
+    test = np.r_[held_out, 1.0 - jitter]
+    return train, test, np.r_[np.ones(100), -np.ones(100)]
+
+
+# bfloat16 has an 8-bit mantissa: the trained weights differ from float32's after a few
+# steps, but the ranking of obvious outliers must not. Measured at random_state=0: AUROC 1.0
+# in both precisions for these cases; the tolerance allows for other processors' kernels.
+AUROC_TOLERANCE = 0.05
+
+
+@pytest.mark.parametrize("make", [DLSGANDetector, AutoencoderDetector], ids=["dlsgan", "ae"])
+def test_bfloat16_training_ranks_image_outliers_as_float32_does(make):
+    train, test, labels = _digits_and_bright_canvases()
+    common = {"latent_dim": 8, "max_epochs": 3, "batch_size": 16, "input_shape": (1, 8, 8)}
+    aurocs, scores = {}, {}
+    for precision in (False, True):
+        detector = make(**common, mixed_precision=precision, device="cpu", random_state=0)
+        scores[precision] = detector.fit(train).score_samples(test)
+        assert detector.net_.mixed_precision is precision
+        aurocs[precision] = roc_auc_score(labels, scores[precision])
+    assert not np.array_equal(scores[False], scores[True])  # bfloat16 did run
+    assert aurocs[False] > 0.9
+    assert abs(aurocs[True] - aurocs[False]) <= AUROC_TOLERANCE
+
+
+def test_bfloat16_training_is_reproducible():
+    train, test, _ = _digits_and_bright_canvases()
+    common = {"latent_dim": 8, "max_epochs": 1, "batch_size": 32, "input_shape": (1, 8, 8)}
+    runs = [
+        DLSGANDetector(**common, mixed_precision=True, device="cpu", random_state=3)
+        .fit(train)
+        .score_samples(test)
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(*runs)
+
+
+def test_scoring_stays_float32_after_bfloat16_training():
+    train, test, _ = _digits_and_bright_canvases()
+    detector = DLSGANDetector(
+        latent_dim=8, max_epochs=1, input_shape=(1, 8, 8), mixed_precision=True, device="cpu"
+    ).fit(train)
+    assert all(p.dtype == torch.float32 for p in detector.net_.module_.parameters())
+    assert not torch.is_autocast_enabled("cpu")
+    assert detector.score_samples(test).dtype == np.float64
