@@ -92,15 +92,22 @@ def _time_fit_in_process(settings: dict, n_images: int, threads: int) -> dict:
     seconds = time.perf_counter() - start
     net = detector.net_
     batch = torch.as_tensor(X[:32], dtype=torch.float32)
+    interval = getattr(net, "r1_interval", 1)
     net.history.new_epoch()
-    net.history.new_batch()
-    with FlopCounterMode(display=False) as counter:
-        net.train_step(batch)
+    counts = []
+    for step in (0, 1):  # a step that takes R1, and (with lazy R1) one that does not
+        net._steps_before_epoch = step
+        net.history[-1]["batches"] = []
+        net.history.new_batch()
+        with FlopCounterMode(display=False) as counter:
+            net.train_step(batch)
+        counts.append(counter.get_total_flops())
     return {
         "images_per_s": n_images / seconds,
         "fit_s": seconds,
-        "step_flop": int(counter.get_total_flops()),
-        "mixed_precision": bool(net.mixed_precision),
+        # The mean over the R1 schedule: one step in `interval` takes the penalty.
+        "step_flop": (counts[0] + (interval - 1) * counts[1]) / interval,
+        "mixed_precision": bool(getattr(net, "mixed_precision", False)),
     }
 
 
