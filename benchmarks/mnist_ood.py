@@ -173,7 +173,7 @@ def detectors(args, seed: int) -> dict:
         "max_epochs": args.epochs,
         "batch_size": 32,
         "device": args.device,
-        "mixed_precision": args.mixed_precision,
+        "mixed_precision": {"auto": "auto", "on": True, "off": False}[args.mixed_precision],
         "random_state": seed,
         "verbose": args.verbose,
     }
@@ -353,7 +353,11 @@ def main() -> None:
         "--models", nargs="+", default=["DLSGAN", "InfoGAN", "MSEGAN", "AE", "E+R"],
         help="detectors to train (separate processes can share a GPU; see --merge)",
     )  # fmt: skip
-    parser.add_argument("--mixed-precision", action="store_true", help="bfloat16 autocast")
+    parser.add_argument(
+        "--mixed-precision", choices=["auto", "on", "off"], default="auto",
+        help="bfloat16 autocast: the detectors' default 'auto' (CUDA and bfloat16 processors), "
+        "or on or off",
+    )  # fmt: skip
     parser.add_argument(
         "--merge", nargs="+", default=None, metavar="STEM",
         help="combine the results of earlier runs (one per model) into one table, then exit",
@@ -408,8 +412,7 @@ def main() -> None:
             f"{args.eval_size} evaluation indices, {args.epochs} epochs, batch 32, "
             f"latent {args.latent_dim}, trace decay {args.variance_decay}, "
             f"{'reference 32 x 32' if full else 'small 28 x 28'} "
-            f"networks, device {args.device}"
-            + (", bfloat16 autocast" if args.mixed_precision else "")
+            f"networks, device {args.device}, mixed_precision {args.mixed_precision}"
         ),
         "per_fold": per_fold,
         "mean": mean,

@@ -153,6 +153,8 @@ class LatentModelMixin(LatentSpaceMixin):
 
     # Images are pixels scaled to [-1, 1], as in the DLSGAN papers.
     _pixel_range = (-1.0, 1.0)
+    # The convolutional networks of skood.nn.conv train faster channels-last on the CPU.
+    _channels_last_on_cpu = True
 
     def _dynamic_scale(self) -> bool:
         return False

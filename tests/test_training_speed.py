@@ -5,6 +5,9 @@ regression fixture holds it bitwise), lazy R1 keeps its schedule across warm sta
 bfloat16 autocast ranks obvious image outliers as float32 does.
 """
 
+import pickle
+from unittest import mock
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +15,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 from skood import AutoencoderDetector, DLSGANDetector
+from skood._latent import LatentModelMixin
 from skood._precision import cpu_has_native_bfloat16, resolve_mixed_precision
 
 # Tiny networks: one thread (tests/conftest.py).
@@ -160,3 +164,58 @@ def test_scoring_stays_float32_after_bfloat16_training():
     assert all(p.dtype == torch.float32 for p in detector.net_.module_.parameters())
     assert not torch.is_autocast_enabled("cpu")
     assert detector.score_samples(test).dtype == np.float64
+
+
+# -------------------------------------------------------------------------- channels last
+IMAGES = {"latent_dim": 8, "input_shape": (1, 8, 8), "device": "cpu", "random_state": 0}
+
+
+def _conv_weights(detector) -> list[torch.Tensor]:
+    return [
+        parameter
+        for network in detector.net_.networks().values()
+        for parameter in network.parameters()
+        if parameter.dim() == 4
+    ]
+
+
+def test_image_networks_train_channels_last_on_the_cpu(X):
+    train, _, _ = _digits_and_bright_canvases()
+    detector = DLSGANDetector(**IMAGES, max_epochs=1).fit(train[:64])
+    assert detector.net_.channels_last is True
+    weights = _conv_weights(detector)
+    assert weights and all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+    assert DLSGANDetector(max_epochs=1, **MLP).fit(X).net_.channels_last is False
+
+
+def test_channels_last_changes_only_the_rounding_of_a_step():
+    # One batch, one step: the same update to float32 rounding (training over many steps
+    # amplifies rounding differences, as between any two processors' kernels).
+    train, test, _ = _digits_and_bright_canvases()
+    params = {**IMAGES, "max_epochs": 1, "batch_size": 32, "mixed_precision": False}
+    channels_last = DLSGANDetector(**params).fit(train[:32])
+    with mock.patch.object(LatentModelMixin, "_channels_last_on_cpu", False):
+        nchw = DLSGANDetector(**params).fit(train[:32])
+    assert nchw.net_.channels_last is False
+    np.testing.assert_allclose(
+        channels_last.score_samples(test), nchw.score_samples(test), rtol=1e-4
+    )
+    # Adam's first update is about lr * sign(gradient): where a gradient is within rounding
+    # of zero its sign may differ, so a weight may differ by a fraction of lr (1e-3), never
+    # by more; a layout mistake (weights read in the wrong order) moves them by O(1).
+    for first, second in zip(_conv_weights(channels_last), _conv_weights(nchw), strict=True):
+        difference = (first - second).abs()
+        assert difference.max() < 1e-4
+        assert difference.mean() < 1e-7
+
+
+def test_channels_last_image_fits_warm_start_and_reload_as_one_longer_fit(tmp_path):
+    train, test, _ = _digits_and_bright_canvases()
+    params = {**IMAGES, "batch_size": 32, "mixed_precision": False}
+    once = DLSGANDetector(**params, max_epochs=2).fit(train[:96])
+    warm = DLSGANDetector(**params, max_epochs=1, warm_start=True).fit(train[:96])
+    restored = pickle.loads(pickle.dumps(warm))
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in _conv_weights(restored))
+    for continued in (warm, restored):
+        continued.fit(train[:96])
+        np.testing.assert_array_equal(continued.score_samples(test), once.score_samples(test))
