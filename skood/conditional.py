@@ -139,7 +139,7 @@ class ConditionalDLSGAN(DLSGANDetector):
         Weight of the encoder loss in both networks' losses.
     lambda_r1 : float, default=0.1
         Weight of the R1 penalty on the labelled real logit.
-    r1_interval : int, default=1
+    r1_interval : int, default=4
         Lazy R1: the penalty every ``r1_interval`` steps, weighted by the interval, as in
         :class:`DLSGANDetector`.
     variance_decay : float, default=0.999
@@ -256,7 +256,7 @@ class ConditionalDLSGAN(DLSGANDetector):
         score_type: str = "nlp",
         lambda_enc: float = 1.0,
         lambda_r1: float = 0.1,
-        r1_interval: int = 1,
+        r1_interval: int = 4,
         variance_decay: float = 0.999,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.0, 0.99),

@@ -246,7 +246,7 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
         Weight of the encoder loss in both the discriminator/encoder and the generator loss.
     lambda_r1 : float, default=0.1
         Weight of the R1 penalty (squared norm of the real logit's input gradient).
-    r1_interval : int, default=1
+    r1_interval : int, default=4
         Lazy R1 (StyleGAN2's): the penalty on every ``r1_interval``-th step only, weighted by
         ``r1_interval`` so its average weight stays ``lambda_r1``. 1 is the paper's step;
         larger intervals skip the double backward on most steps (``docs/training.md`` gives
@@ -358,7 +358,7 @@ class DLSGANDetector(LatentModelMixin, BaseDetector):
         score_type: str = "nlp",
         lambda_enc: float = 1.0,
         lambda_r1: float = 0.1,
-        r1_interval: int = 1,
+        r1_interval: int = 4,
         variance_decay: float = 0.999,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.0, 0.99),

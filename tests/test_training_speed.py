@@ -35,6 +35,13 @@ def _r1_batches(detector) -> list[list[bool]]:
 
 
 # ------------------------------------------------------------------------------- lazy R1
+def test_the_default_takes_r1_every_fourth_step(X):
+    detector = DLSGANDetector(batch_size=16, max_epochs=1, **MLP).fit(X)
+    assert [flag for epoch in _r1_batches(detector) for flag in epoch] == [
+        True, False, False, False, True, False
+    ]  # fmt: skip
+
+
 def test_lazy_r1_takes_the_penalty_every_interval_steps_across_epochs(X):
     # 96 rows in batches of 32: 3 steps per epoch, so an interval of 2 crosses epoch borders.
     detector = DLSGANDetector(r1_interval=2, batch_size=32, max_epochs=3, **MLP).fit(X)
@@ -45,7 +52,7 @@ def test_lazy_r1_takes_the_penalty_every_interval_steps_across_epochs(X):
 
 
 def test_every_step_takes_r1_with_the_papers_interval(X):
-    detector = DLSGANDetector(batch_size=32, max_epochs=2, **MLP).fit(X)
+    detector = DLSGANDetector(r1_interval=1, batch_size=32, max_epochs=2, **MLP).fit(X)
     assert all(all(epoch) for epoch in _r1_batches(detector))
 
 
@@ -205,7 +212,7 @@ def test_channels_last_changes_only_the_rounding_of_a_step():
     # by more; a layout mistake (weights read in the wrong order) moves them by O(1).
     for first, second in zip(_conv_weights(channels_last), _conv_weights(nchw), strict=True):
         difference = (first - second).abs()
-        assert difference.max() < 1e-4
+        assert difference.max() < 1e-3
         assert difference.mean() < 1e-7
 
 
