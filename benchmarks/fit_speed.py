@@ -10,6 +10,9 @@ Three parts, each its own result file:
     several settings, alternating, in one run. Beside each: the FLOP of one training step
     (counted by ``torch.utils.flop_counter``) and the FLOP/s that makes, against the peak of a
     large matrix product measured on the same machine, threads and dtype.
+``table-step``
+    DLSGAN's step on a table: milliseconds and FLOP per step by batch size and Adam
+    implementation, beside PyOD's AutoEncoder and the one-thread matmul peak.
 ``image-quality``
     The image speed settings against the paper's step on validation images: MNIST training
     digits held out from training against Fashion-MNIST training images (the evaluation sets
@@ -28,6 +31,7 @@ Usage::
 
     python benchmarks/fit_speed.py images --baseline 032be89 --repeats 3
     python benchmarks/fit_speed.py image-quality --n-train 4000 --epochs 2
+    python benchmarks/fit_speed.py table-step
     python benchmarks/fit_speed.py validation --seeds 3
     python benchmarks/fit_speed.py tables
 """
@@ -256,6 +260,115 @@ def _images_markdown(payload: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ------------------------------------------------------------------------- table steps
+TABLE_OPTIMIZERS = {"Adam (for-loop)": {}, "Adam foreach": {"foreach": True}}
+TABLE_OPTIMIZERS["Adam fused"] = {"fused": True}
+
+
+def _table_step(args) -> None:
+    """Per-step time and FLOP of DLSGAN on a table of vowels' shape, one thread, by batch size
+    and optimizer implementation, beside PyOD's AutoEncoder and the single-thread matmul peak."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import skood.base
+    from skood import DLSGANDetector
+
+    torch.set_num_threads(1)
+    _warm_up()
+    X = np.random.RandomState(0).normal(size=(args.rows, args.features))
+    original = skood.base.BaseDetector._optimizer_params
+    rows = {}
+    for name, options in TABLE_OPTIMIZERS.items():
+        for batch_size in args.batch_sizes:
+
+            def patched(self, options=options):
+                params = original(self)
+                params.update({f"optimizer__{key}": value for key, value in options.items()})
+                return params
+
+            skood.base.BaseDetector._optimizer_params = patched
+            try:
+                times = []
+                for _ in range(args.repeats):
+                    detector = DLSGANDetector(batch_size=batch_size, device="cpu", random_state=0)
+                    start = time.perf_counter()
+                    detector.fit(X)
+                    times.append(time.perf_counter() - start)
+            finally:
+                skood.base.BaseDetector._optimizer_params = original
+            steps = detector.max_epochs * -(-args.rows // batch_size)
+            net = detector.net_
+            net._random = torch.Generator().manual_seed(0)
+            net.history.new_epoch()
+            net._steps_before_epoch = 0
+            net.history.new_batch()
+            counter = FlopCounterMode(display=False)
+            counter.mod_tracker = _GlobalCount()
+            with counter:
+                net.train_step(torch.as_tensor(X[:batch_size], dtype=torch.float32))
+            seconds = statistics.median(times)
+            rows[f"{name}, batch {batch_size}"] = {
+                "fit_s": seconds,
+                "ms_per_step": 1e3 * seconds / steps,
+                "rows_per_s": args.rows * detector.max_epochs / seconds,
+                "r1_step_mflop": counter.get_total_flops() / 1e6,
+            }
+    from pyod.models.auto_encoder import AutoEncoder
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        times = []
+        for _ in range(args.repeats):
+            pyod = AutoEncoder(random_state=0, verbose=0)
+            start = time.perf_counter()
+            pyod.fit(X)
+            times.append(time.perf_counter() - start)
+    pyod_steps = pyod.epoch_num * -(-args.rows // pyod.batch_size)
+    peak = _matmul_peak(1, "float32", size=1024)
+    payload = {
+        "machine": machine(),
+        "setup": {"rows": args.rows, "features": args.features, "repeats": args.repeats},
+        "matmul_peak_gflop_per_s": peak / 1e9,
+        "dlsgan": rows,
+        "pyod_autoencoder": {
+            "fit_s": statistics.median(times),
+            "epochs": pyod.epoch_num,
+            "batch_size": pyod.batch_size,
+            "ms_per_step": 1e3 * statistics.median(times) / pyod_steps,
+        },
+    }
+    lines = [
+        "# DLSGAN table steps: time, FLOP and the optimizer",
+        "",
+        machine_markdown(payload["machine"]),
+        "",
+        f"A {args.rows} x {args.features} table (vowels' training part), one thread, DLSGAN "
+        f"defaults but the batch size and optimizer, median of {args.repeats} whole `fit` calls "
+        "(30 epochs, scoring for `offset_` included). FLOP of one step that takes R1 "
+        "(`torch.utils.flop_counter`); float32 matmul peak, one thread (1024 x 1024): "
+        f"{peak / 1e9:.0f} GFLOP/s.",
+        "",
+        "| optimizer, batch | fit (s) | ms / step | rows / s | MFLOP / R1 step | of peak |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in rows.items():
+        achieved = row["r1_step_mflop"] * 1e6 / (row["ms_per_step"] / 1e3)
+        lines.append(
+            f"| {name} | {row['fit_s']:.2f} | {row['ms_per_step']:.2f} | {row['rows_per_s']:.0f} "
+            f"| {row['r1_step_mflop']:.1f} | {100 * achieved / peak:.1f} % |"
+        )
+    auto = payload["pyod_autoencoder"]
+    lines += [
+        "",
+        f"PyOD's AutoEncoder (its defaults: {auto['epochs']} epochs, batch {auto['batch_size']}): "
+        f"fit {auto['fit_s']:.2f} s, {auto['ms_per_step']:.2f} ms per step.",
+    ]
+    write_json(args.output, payload)
+    write_markdown(args.output, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 # ------------------------------------------------------------------------ image quality
 def _image_quality_run(settings: dict, args) -> dict:
     """Train on MNIST training digits; ROC AUC of held-out training digits against
@@ -338,9 +451,16 @@ def _warm_up() -> None:
     if not _WARM:
         from skood import DLSGANDetector
 
-        DLSGANDetector(max_epochs=1, device="cpu").fit(
-            np.random.RandomState(0).normal(size=(64, 4))
-        )
+        X = np.random.RandomState(0).normal(size=(64, 4))
+        DLSGANDetector(max_epochs=1, device="cpu").fit(X)
+        try:  # PyOD's first fit pays for imports and setup too
+            from pyod.models.auto_encoder import AutoEncoder
+        except ImportError:
+            pass
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                AutoEncoder(epoch_num=1, verbose=0).fit(X)
         _WARM.append(True)
 
 
@@ -579,6 +699,12 @@ def main() -> None:
     image_part.add_argument("--threads", type=int, default=2)
     image_part.add_argument("--repeats", type=int, default=3)
     image_part.add_argument("--output", default="fit_speed_images")
+    step_part = parts.add_parser("table-step")
+    step_part.add_argument("--rows", type=int, default=873)
+    step_part.add_argument("--features", type=int, default=12)
+    step_part.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128, 256])
+    step_part.add_argument("--repeats", type=int, default=3)
+    step_part.add_argument("--output", default="fit_speed_table_step")
     quality_part = parts.add_parser("image-quality")
     quality_part.add_argument("--n-train", type=int, default=4000)
     quality_part.add_argument("--n-valid", type=int, default=1000)
@@ -595,7 +721,7 @@ def main() -> None:
         if name == "validation":
             part.add_argument("--fraction", type=float, default=0.3)
     args = parser.parse_args()
-    parts_run = {"images": images, "image-quality": image_quality}
+    parts_run = {"images": images, "image-quality": image_quality, "table-step": _table_step}
     parts_run |= {"validation": validation, "tables": tables}
     parts_run[args.part](args)
 
