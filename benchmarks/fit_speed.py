@@ -600,7 +600,7 @@ def _tables_seed(name: str, seed: int) -> dict:
 
 
 def tables(args) -> None:
-    from tabular import available_datasets, summarize
+    from tabular import _load, _recorded_seeds, available_datasets, summarize
 
     committed = json.loads((RESULTS / "tabular.json").read_text())["datasets"]
     names = args.datasets or [name for name in available_datasets(args.max_rows)]
@@ -611,7 +611,7 @@ def tables(args) -> None:
     }
     jobs = []
     for name in names:
-        seeds = committed[name]["seeds"] if name in committed else range(args.seeds)
+        seeds = _recorded_seeds(committed[name]) if name in committed else range(args.seeds)
         jobs += [((("DLSGAN", name, seed)), delayed(_tables_seed)(name, seed)) for seed in seeds]
     results = parallel_runs(jobs, n_jobs=args.n_jobs, progress=RunProgress(len(jobs)))
     grouped: dict[str, list[dict]] = {}
@@ -619,7 +619,11 @@ def tables(args) -> None:
         if rows:
             grouped.setdefault(name, []).append(rows)
     for name, per_seed in grouped.items():
-        payload["datasets"][name] = {"n_seeds": len(per_seed), "detectors": summarize(per_seed)}
+        payload["datasets"][name] = {
+            "n_samples": int(_load(name)[0].shape[0]),
+            "n_seeds": len(per_seed),
+            "detectors": summarize(per_seed),
+        }
         if name in committed:
             payload["datasets"][name]["committed"] = {
                 column: {
@@ -665,7 +669,7 @@ def _tables_markdown(payload: dict) -> str:
             deltas[short].append(now - before)
             cells += [f"{now:.3f}", f"{before:.3f}"]
         lines.append(
-            f"| {name} | | {ours:.2f} | {pyod:.2f} | {ours / pyod:.1f} | "
+            f"| {name} | {entry['n_samples']} | {ours:.2f} | {pyod:.2f} | {ours / pyod:.1f} | "
             f"{result['IsolationForest']['fit_s_mean']:.2f} | {' | '.join(cells)} | "
             f"{result['IsolationForest']['roc_auc_mean']:.3f} | "
             f"{result.get('AutoEncoder (PyOD)', {}).get('roc_auc_mean', float('nan')):.3f} |"
