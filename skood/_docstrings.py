@@ -62,8 +62,9 @@ mixed_precision : bool or "auto", default="auto"
     ``"auto"``: for image networks (``input_shape`` given) on CUDA and on processors with
     native bfloat16 arithmetic (AVX512-BF16 or AMX), where it trains DLSGAN's small image
     networks about 1.5x faster on 2 CPU cores; tables stay float32 (their small matrix
-    products gain nothing and would lose precision). As "auto" depends on the processor, pass ``True`` or
-    ``False`` for scores that agree across machines. See ``docs/training.md``.
+    products gain nothing and would lose precision). As "auto" depends on the processor,
+    pass ``True`` or ``False`` for scores that agree across machines. See
+    ``docs/training.md``.
 """,
     "verbose": """
 verbose : int, default=0
