@@ -17,6 +17,7 @@ from sklearn.metrics import roc_auc_score
 from skood import AutoencoderDetector, DLSGANDetector
 from skood._latent import LatentModelMixin
 from skood._precision import cpu_has_native_bfloat16, resolve_mixed_precision
+from skood.utils.estimator_checks import check_divergence
 
 # Tiny networks: one thread (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -226,3 +227,12 @@ def test_channels_last_image_fits_warm_start_and_reload_as_one_longer_fit(tmp_pa
     for continued in (warm, restored):
         continued.fit(train[:96])
         np.testing.assert_array_equal(continued.score_samples(test), once.score_samples(test))
+
+
+@pytest.mark.parametrize("precision", [True, False], ids=["bfloat16", "float32"])
+def test_a_blown_up_image_fit_is_caught_with_the_speed_settings(precision):
+    # Lazy R1, channels-last weights and (here) bfloat16: a huge learning rate still raises
+    # TrainingDivergedError or warns, never leaving NaN scores (the contract check).
+    train, _, _ = _digits_and_bright_canvases()
+    detector = DLSGANDetector(**IMAGES, max_epochs=2, batch_size=32, mixed_precision=precision)
+    check_divergence("DLSGANDetector", detector, X=train[:96])
