@@ -452,10 +452,11 @@ _WARM: list[bool] = []
 def _warm_up() -> None:
     """One small fit per worker process, so that no timed fit pays for first calls."""
     if not _WARM:
-        from skood import DLSGANDetector
+        from skood import ApproximateMassFlowDetector, DLSGANDetector
 
         X = np.random.RandomState(0).normal(size=(64, 4))
         DLSGANDetector(max_epochs=1, device="cpu").fit(X)
+        ApproximateMassFlowDetector(max_epochs=1, n_couplings=2, device="cpu").fit(X)
         try:  # PyOD's first fit pays for imports and setup too
             from pyod.models.auto_encoder import AutoEncoder
         except ImportError:
@@ -467,7 +468,22 @@ def _warm_up() -> None:
         _WARM.append(True)
 
 
-def _validation_seed(name: str, seed: int, configurations: dict, fraction: float) -> dict:
+def _validation_detector(detector: str, seed: int, params: dict):
+    """The detector of a validation or tables run, and its (score_type, short name) pairs."""
+    if detector == "Flow":
+        from skood import ApproximateMassFlowDetector
+
+        model = ApproximateMassFlowDetector(random_state=seed, device="cpu", **params)
+        return model, (("log_likelihood", "LL"), ("approximate_mass", "AM"))
+    from skood import DLSGANDetector
+
+    model = DLSGANDetector(random_state=seed, device="cpu", **params)
+    return model, (("nlp", "NLP"), ("reconstruction", "Rec"))
+
+
+def _validation_seed(
+    name: str, seed: int, detector: str, configurations: dict, fraction: float
+) -> dict:
     """Every configuration on one split's training part: fitted on part of it, scored on the
     held-back rows (labels used there only)."""
     import torch
@@ -475,7 +491,6 @@ def _validation_seed(name: str, seed: int, configurations: dict, fraction: float
     from sklearn.preprocessing import StandardScaler
     from tabular import _load
 
-    from skood import DLSGANDetector
     from skood.metrics import roc_auc
 
     torch.set_num_threads(1)
@@ -494,28 +509,64 @@ def _validation_seed(name: str, seed: int, configurations: dict, fraction: float
     X_fit, X_valid = scaler.transform(X_fit), scaler.transform(X_valid)
     rows = {}
     for label, params in configurations.items():
-        detector = DLSGANDetector(random_state=seed, device="cpu", **params)
+        model, score_types = _validation_detector(detector, seed, params)
         start = time.perf_counter()
-        detector.fit(X_fit)
+        model.fit(X_fit)
         elapsed = time.perf_counter() - start
-        for score_type, short in (("nlp", "NLP"), ("reconstruction", "Rec")):
-            detector.set_params(score_type=score_type)
-            scores = detector.score_samples(X_valid)
+        for score_type, short in score_types:
+            model.set_params(score_type=score_type)
+            scores = model.score_samples(X_valid)
             rows[f"{label} | {short}"] = {"roc_auc": roc_auc(y_valid, scores), "fit_s": elapsed}
     return rows
 
 
 VALIDATION_CONFIGURATIONS = {
-    "paper: batch 32, lr 1e-3, R1 every step": {
-        "batch_size": 32,
-        "lr": 1e-3,
-        "r1_interval": 1,
+    "DLSGAN": {
+        "paper: batch 32, lr 1e-3, R1 every step": {
+            "batch_size": 32,
+            "lr": 1e-3,
+            "r1_interval": 1,
+        },
+        "batch 32, lr 1e-3, R1 every 4": {"batch_size": 32, "lr": 1e-3, "r1_interval": 4},
+        "batch 128, lr 1e-3, R1 every 4": {"batch_size": 128, "lr": 1e-3, "r1_interval": 4},
+        "batch 128, lr 2e-3, R1 every 4": {"batch_size": 128, "lr": 2e-3, "r1_interval": 4},
+        "batch 256, lr 1e-3, R1 every 4": {"batch_size": 256, "lr": 1e-3, "r1_interval": 4},
+        "batch 256, lr 2.8e-3, R1 every 4": {"batch_size": 256, "lr": 2.8e-3, "r1_interval": 4},
     },
-    "batch 32, lr 1e-3, R1 every 4": {"batch_size": 32, "lr": 1e-3, "r1_interval": 4},
-    "batch 128, lr 1e-3, R1 every 4": {"batch_size": 128, "lr": 1e-3, "r1_interval": 4},
-    "batch 128, lr 2e-3, R1 every 4": {"batch_size": 128, "lr": 2e-3, "r1_interval": 4},
-    "batch 256, lr 1e-3, R1 every 4": {"batch_size": 256, "lr": 1e-3, "r1_interval": 4},
-    "batch 256, lr 2.8e-3, R1 every 4": {"batch_size": 256, "lr": 2.8e-3, "r1_interval": 4},
+    # The flow's step is compute-bound (a double backward through 8 couplings): its widths,
+    # depth and length are the levers.
+    "Flow": {
+        "0.1.0: hidden (256, 256), 8 couplings, 100 epochs": {
+            "hidden_dims": (256, 256),
+            "n_couplings": 8,
+            "max_epochs": 100,
+        },
+        "hidden (128, 128), 8 couplings, 100 epochs": {
+            "hidden_dims": (128, 128),
+            "n_couplings": 8,
+            "max_epochs": 100,
+        },
+        "hidden (128, 128), 8 couplings, 50 epochs": {
+            "hidden_dims": (128, 128),
+            "n_couplings": 8,
+            "max_epochs": 50,
+        },
+        "hidden (64, 64), 8 couplings, 100 epochs": {
+            "hidden_dims": (64, 64),
+            "n_couplings": 8,
+            "max_epochs": 100,
+        },
+        "hidden (64, 64), 4 couplings, 100 epochs": {
+            "hidden_dims": (64, 64),
+            "n_couplings": 4,
+            "max_epochs": 100,
+        },
+        "hidden (64, 64), 8 couplings, 40 epochs": {
+            "hidden_dims": (64, 64),
+            "n_couplings": 8,
+            "max_epochs": 40,
+        },
+    },
 }
 
 
@@ -523,10 +574,11 @@ def validation(args) -> None:
     from tabular import available_datasets, evaluated_seeds
 
     names = args.datasets or available_datasets(args.max_rows)
+    configurations = VALIDATION_CONFIGURATIONS[args.detector]
     jobs = [
         (
-            ("DLSGAN settings", name, seed),
-            delayed(_validation_seed)(name, seed, VALIDATION_CONFIGURATIONS, args.fraction),
+            (f"{args.detector} settings", name, seed),
+            delayed(_validation_seed)(name, seed, args.detector, configurations, args.fraction),
         )
         for name in names
         for seed in evaluated_seeds(name, args.seeds)
@@ -546,7 +598,8 @@ def validation(args) -> None:
             "StandardScaler and the detector fitted on the rest; ROC AUC on the held-back rows. "
             "Test parts unused."
         ),
-        "configurations": VALIDATION_CONFIGURATIONS,
+        "detector": args.detector,
+        "configurations": configurations,
         "datasets": {
             name: {
                 column: {
@@ -568,7 +621,7 @@ def _validation_markdown(payload: dict) -> str:
     datasets = payload["datasets"]
     columns = sorted({column for entry in datasets.values() for column in entry})
     lines = [
-        "# DLSGAN tabular settings on validation rows",
+        f"# {payload.get('detector', 'DLSGAN')} tabular settings on validation rows",
         "",
         machine_markdown(payload["machine"]),
         "",
@@ -592,14 +645,18 @@ def _validation_markdown(payload: dict) -> str:
 
 
 # ------------------------------------------------------------------------------- tables
-def _tables_seed(name: str, seed: int) -> dict:
-    """tabular.py's seed run: DLSGAN with today's defaults, IsolationForest, PyOD's."""
+# Columns of results/tabular.json that a tables run of each detector reproduces.
+TABLE_COLUMNS = {"DLSGAN": ("DLSGAN NLP", "DLSGAN Rec"), "Flow": ("Flow LL", "Flow AM")}
+
+
+def _tables_seed(name: str, seed: int, detector: str) -> dict:
+    """tabular.py's seed run: the detector with today's defaults, IsolationForest, PyOD's."""
     from tabular import run_seed
 
     _warm_up()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return run_seed(name, seed, {}, ["DLSGAN", "baselines"])
+        return run_seed(name, seed, {}, [detector, "baselines"])
 
 
 def tables(args) -> None:
@@ -610,17 +667,22 @@ def tables(args) -> None:
     payload = {
         "machine": machine(),
         "protocol": "tabular.py's (same sets, splits and seeds as results/tabular.json)",
+        "detector": args.detector,
         "datasets": {},
     }
     jobs = []
     for name in names:
         seeds = _recorded_seeds(committed[name]) if name in committed else range(args.seeds)
-        jobs += [((("DLSGAN", name, seed)), delayed(_tables_seed)(name, seed)) for seed in seeds]
+        jobs += [
+            ((args.detector, name, seed), delayed(_tables_seed)(name, seed, args.detector))
+            for seed in seeds
+        ]
     results = parallel_runs(jobs, n_jobs=args.n_jobs, progress=RunProgress(len(jobs)))
     grouped: dict[str, list[dict]] = {}
     for ((_, name, _), _), rows in zip(jobs, results, strict=True):
         if rows:
             grouped.setdefault(name, []).append(rows)
+    kept = (*TABLE_COLUMNS[args.detector], "IsolationForest", "AutoEncoder (PyOD)")
     for name, per_seed in grouped.items():
         payload["datasets"][name] = {
             "n_samples": int(_load(name)[0].shape[0]),
@@ -633,7 +695,7 @@ def tables(args) -> None:
                     key: committed[name]["detectors"][column][key]
                     for key in ("roc_auc_mean", "fit_s_mean")
                 }
-                for column in ("DLSGAN NLP", "DLSGAN Rec", "IsolationForest", "AutoEncoder (PyOD)")
+                for column in kept
                 if column in committed[name]["detectors"]
             }
     write_json(args.output, payload)
@@ -643,49 +705,55 @@ def tables(args) -> None:
 
 def _tables_markdown(payload: dict) -> str:
     datasets = payload["datasets"]
+    detector = payload.get("detector", "DLSGAN")
+    first, second = TABLE_COLUMNS[detector]
+    short = {column: column.removeprefix(detector + " ") for column in (first, second)}
     lines = [
-        "# DLSGAN tabular fit time and ROC AUC with today's defaults",
+        f"# {detector} tabular fit time and ROC AUC with today's defaults",
         "",
         machine_markdown(payload["machine"]),
         "",
-        "Protocol: " + payload["protocol"] + ". Fit times of this run (DLSGAN, "
+        "Protocol: " + payload["protocol"] + f". Fit times of this run ({detector}, "
         "IsolationForest and PyOD's AutoEncoder side by side, 2 processes of one thread); "
-        "`committed` is the column of `results/tabular.json`.",
+        "`committed` is the column of `results/tabular.json` (its fit time measured then).",
         "",
-        "| set | rows | DLSGAN fit (s) | PyOD AE fit (s) | ratio | IForest fit (s) | "
-        "DLSGAN NLP | committed | DLSGAN Rec | committed | IForest | PyOD AE |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| set | rows | {detector} fit (s) | committed fit (s) | PyOD AE fit (s) | ratio | "
+        f"IForest fit (s) | {first} | committed | {second} | committed | IForest | PyOD AE |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    ratios, fits, pyod_fits = [], [], []
-    deltas = {"NLP": [], "Rec": []}
+    ratios, fits, pyod_fits, committed_fits = [], [], [], []
+    deltas: dict[str, list[float]] = {first: [], second: []}
     for name, entry in datasets.items():
         result, old = entry["detectors"], entry.get("committed", {})
-        ours = result["DLSGAN NLP"]["fit_s_mean"]
+        ours = result[first]["fit_s_mean"]
+        before_fit = old.get(first, {}).get("fit_s_mean", float("nan"))
         pyod = result.get("AutoEncoder (PyOD)", {}).get("fit_s_mean", float("nan"))
         ratios.append(ours / pyod)
         fits.append(ours)
         pyod_fits.append(pyod)
+        committed_fits.append(before_fit)
         cells = []
-        for short in ("NLP", "Rec"):
-            now = result[f"DLSGAN {short}"]["roc_auc_mean"]
-            before = old.get(f"DLSGAN {short}", {}).get("roc_auc_mean", float("nan"))
-            deltas[short].append(now - before)
+        for column in (first, second):
+            now = result[column]["roc_auc_mean"]
+            before = old.get(column, {}).get("roc_auc_mean", float("nan"))
+            deltas[column].append(now - before)
             cells += [f"{now:.3f}", f"{before:.3f}"]
         lines.append(
-            f"| {name} | {entry['n_samples']} | {ours:.2f} | {pyod:.2f} | {ours / pyod:.1f} | "
-            f"{result['IsolationForest']['fit_s_mean']:.2f} | {' | '.join(cells)} | "
-            f"{result['IsolationForest']['roc_auc_mean']:.3f} | "
+            f"| {name} | {entry['n_samples']} | {ours:.2f} | {before_fit:.2f} | {pyod:.2f} | "
+            f"{ours / pyod:.1f} | {result['IsolationForest']['fit_s_mean']:.2f} | "
+            f"{' | '.join(cells)} | {result['IsolationForest']['roc_auc_mean']:.3f} | "
             f"{result.get('AutoEncoder (PyOD)', {}).get('roc_auc_mean', float('nan')):.3f} |"
         )
     lines += [
         "",
-        f"Median fit: DLSGAN {np.median(fits):.2f} s, PyOD AutoEncoder {np.median(pyod_fits):.2f} "
-        f"s; largest ratio to PyOD's AutoEncoder {np.max(ratios):.1f}x (target: median at most "
+        f"Median fit: {detector} {np.median(fits):.2f} s (committed column "
+        f"{np.nanmedian(committed_fits):.2f} s), PyOD AutoEncoder {np.median(pyod_fits):.2f} s; "
+        f"largest ratio to PyOD's AutoEncoder {np.max(ratios):.1f}x (target: median at most "
         "PyOD's, every set at most 5x).",
     ]
-    for short, values in deltas.items():
+    for column, values in deltas.items():
         lines.append(
-            f"DLSGAN {short}: mean ROC AUC change against the committed column "
+            f"{detector} {short[column]}: mean ROC AUC change against the committed column "
             f"{np.nanmean(values):+.4f} over {len(values)} sets (target: no lower than -0.005)."
         )
     return "\n".join(lines) + "\n"
@@ -718,16 +786,22 @@ def main() -> None:
     quality_part.add_argument("--epochs", type=int, default=2)
     quality_part.add_argument("--threads", type=int, default=2)
     quality_part.add_argument("--output", default="fit_speed_image_quality")
-    for name, default in (("validation", "fit_speed_validation"), ("tables", "fit_speed_tables")):
+    for name in ("validation", "tables"):
         part = parts.add_parser(name)
+        part.add_argument("--detector", choices=sorted(TABLE_COLUMNS), default="DLSGAN")
         part.add_argument("--datasets", nargs="*")
         part.add_argument("--seeds", type=int, default=3 if name == "validation" else 10)
         part.add_argument("--max-rows", type=int, default=12000)
         part.add_argument("--n-jobs", type=int, default=2)
-        part.add_argument("--output", default=default)
+        part.add_argument(
+            "--output", help=f"result file name (default: fit_speed_{name}[_<detector>])"
+        )
         if name == "validation":
             part.add_argument("--fraction", type=float, default=0.3)
     args = parser.parse_args()
+    if args.part in ("validation", "tables") and args.output is None:
+        suffix = "" if args.detector == "DLSGAN" else "_" + args.detector.lower()
+        args.output = f"fit_speed_{args.part}{suffix}"
     parts_run = {"images": images, "image-quality": image_quality, "table-step": _table_step}
     parts_run |= {"validation": validation, "tables": tables}
     parts_run[args.part](args)
