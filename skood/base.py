@@ -16,6 +16,7 @@ from ``contamination``, ``decision_function``, ``predict`` and ``fit_predict``.
 from __future__ import annotations
 
 import copy
+import math
 import re
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -142,6 +143,10 @@ class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=
     _channels_last_on_cpu: bool = False
     # Whether ``warm_start=True`` makes ``fit`` continue training the fitted networks.
     _supports_warm_start: bool = False
+    # ``max_epochs="auto"``, where a detector allows it: ``_auto_max_epochs`` epochs, or fewer
+    # on large data, as many as make about ``_auto_training_steps`` optimisation steps.
+    _auto_max_epochs: int = 1
+    _auto_training_steps: int = 1
     # Parameters a warm-started fit may change: none of them defines the networks or their
     # training (``max_epochs`` is the length of the next call, ``random_state`` only seeds a
     # fresh fit). Every other parameter must keep its value between warm-started fits.
@@ -310,7 +315,15 @@ class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=
             The fitted detector.
         """
         warm = self._supports_warm_start and self.warm_start  # only those detectors have it
-        return self._fit(X, y, continue_training=warm, epochs=self.max_epochs)
+        return self._fit(X, y, continue_training=warm, epochs=None)
+
+    def _epochs_for(self, n_rows: int) -> int:
+        """Epochs of a fit on ``n_rows`` rows: ``max_epochs``, with ``"auto"`` resolved."""
+        if self.max_epochs != "auto":
+            return self.max_epochs
+        steps_per_epoch = math.ceil(n_rows / self.batch_size)
+        epochs_for_steps = math.ceil(self._auto_training_steps / steps_per_epoch)
+        return max(1, min(self._auto_max_epochs, epochs_for_steps))
 
     def _can_train_incrementally(self) -> bool:
         return self._supports_warm_start
@@ -345,7 +358,7 @@ class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=
         """
         return self._fit(X, y, continue_training=True, epochs=1)
 
-    def _fit(self, X, y, *, continue_training: bool, epochs: int):
+    def _fit(self, X, y, *, continue_training: bool, epochs: int | None):
         # The device first: a bad one must fail before anything fitted changes.
         device = resolve_device(self.device)
         # warm_start=True on a fitted detector: the networks, their optimizers (moments and
@@ -355,6 +368,8 @@ class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=
         if continuing:
             self._check_warm_start(device)
         X, targets = self._validate_training_data(X, y, reset=not continuing)
+        if epochs is None:
+            epochs = self._epochs_for(X.shape[0])
         self._check_training_rows(X)
         self._warn_on_pixel_range(X)
         if not continuing:
@@ -371,8 +386,7 @@ class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=
             if not continuing:
                 self._prepare_networks(X_train, y_train, seed=seed, device=device)
                 networks = self._build_networks(X.shape[1], seed)
-                self.net_ = self._make_net(networks, seed=seed, device=device)
-                self.net_.max_epochs = epochs
+                self.net_ = self._make_net(networks, seed=seed, device=device, max_epochs=epochs)
             self._train_networks(X_train, y_train)
             scores = self._score_validated(X)
         except BaseException:

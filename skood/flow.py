@@ -170,10 +170,13 @@ class ApproximateMassFlowDetector(BaseDetector):
         Weight of the approximate-mass penalty; 0 gives the vanilla flow.
     penalty : {"batch_mean", "per_sample"}, default="batch_mean"
         Meaning of ``alpha``: see above.
-    n_couplings : int, default=8
+    n_couplings : int, default=4
         Coupling layers of the tabular flow (images use the fixed multi-scale layout).
-    hidden_dims : tuple of int, default=(256, 256)
-        Hidden widths of the tabular flow's scale/translation MLPs.
+    hidden_dims : tuple of int, default=(64, 64)
+        Hidden widths of the tabular flow's scale/translation MLPs. The defaults were chosen
+        on validation rows of 31 tables against 8 couplings of (256, 256), the first
+        release's: 5.8x faster fits and a higher log-likelihood ROC AUC, a lower
+        approximate-mass one (``docs/flow.md``).
     input_shape : tuple (channels, height, width) or None, default=None
         Set it for images: ``X`` stays 2-D with one flattened image per row (``C * H * W``
         columns, channel-major), pixel values in ``pixel_range``, and the flow becomes the
@@ -303,8 +306,8 @@ class ApproximateMassFlowDetector(BaseDetector):
         score_type: str = "approximate_mass",
         alpha: float = 2.0,
         penalty: str = "batch_mean",
-        n_couplings: int = 8,
-        hidden_dims: tuple[int, ...] = (256, 256),
+        n_couplings: int = 4,
+        hidden_dims: tuple[int, ...] = (64, 64),
         input_shape: tuple[int, int, int] | None = None,
         n_scales: int = 2,
         n_blocks: int = 2,

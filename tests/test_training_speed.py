@@ -1,4 +1,5 @@
-"""The speed settings of the training step: lazy R1 (``r1_interval``) and ``mixed_precision``.
+"""The speed settings of training: lazy R1 (``r1_interval``), ``mixed_precision``, foreach
+optimizers and step budgets (``max_epochs="auto"``).
 
 Each must leave what it does not speed up alone: ``r1_interval=1`` is the paper's step (the
 regression fixture holds it bitwise), lazy R1 keeps its schedule across warm starts, and
@@ -11,10 +12,17 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
-from skood import AutoencoderDetector, DLSGANDetector
+from skood import (
+    ApproximateMassFlowDetector,
+    AutoencoderDetector,
+    DLSGANDetector,
+    InvGANDetector,
+)
 from skood._latent import LatentModelMixin
 from skood._precision import cpu_has_native_bfloat16, resolve_mixed_precision
 from skood.utils.estimator_checks import check_divergence
@@ -236,3 +244,101 @@ def test_a_blown_up_image_fit_is_caught_with_the_speed_settings(precision):
     train, _, _ = _digits_and_bright_canvases()
     detector = DLSGANDetector(**IMAGES, max_epochs=2, batch_size=32, mixed_precision=precision)
     check_divergence("DLSGANDetector", detector, X=train[:96])
+
+
+# ------------------------------------------------------------------- foreach optimizers
+FOREACH_CASES = {
+    "dlsgan": lambda: DLSGANDetector(max_epochs=2, batch_size=16, **MLP),
+    "flow": lambda: ApproximateMassFlowDetector(
+        n_couplings=2, hidden_dims=(8,), max_epochs=3, batch_size=32, random_state=0
+    ),
+    "invgan": lambda: InvGANDetector(
+        latent_dim=2, hidden_dims=(16,), n_centres=4, n_kmeans_samples=96, max_epochs=2,
+        batch_size=16, device="cpu", random_state=0,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(FOREACH_CASES))
+def test_optimizers_run_foreach_with_the_numbers_of_the_loop(name, X):
+    make = FOREACH_CASES[name]
+    detector = make().fit(X)
+    net = detector.net_
+    groups = [getattr(net, optimizer + "_").param_groups for optimizer in net.optimizer_names()]
+    assert all(group["foreach"] is True for groups_ in groups for group in groups_)
+    with mock.patch("skood._training._takes_foreach", return_value=False):
+        looped = make().fit(X)
+    assert not any(
+        group["foreach"]
+        for optimizer in looped.net_.optimizer_names()
+        for group in getattr(looped.net_, optimizer + "_").param_groups
+    )
+    np.testing.assert_array_equal(detector.score_samples(X), looped.score_samples(X))
+
+
+def test_an_optimizer_without_foreach_is_built_as_given(X):
+    def plain_sgd(params, lr):  # a factory that knows nothing of foreach
+        return torch.optim.SGD(params, lr=lr)
+
+    detector = AutoencoderDetector(max_epochs=1, **MLP)
+    with mock.patch.object(
+        AutoencoderDetector, "_optimizer_params", return_value={"optimizer": plain_sgd}
+    ):
+        detector.fit(X)
+    assert detector.net_.optimizer_.param_groups[0]["foreach"] is None
+
+
+# ------------------------------------------------------------ max_epochs="auto" (steps)
+@given(
+    n_rows=st.integers(1, 100_000),
+    batch_size=st.integers(1, 512),
+    max_epochs=st.integers(1, 500),
+    steps=st.integers(1, 10_000),
+)
+@settings(max_examples=200, deadline=None)
+def test_auto_epochs_make_the_step_budget_or_the_epoch_cap(n_rows, batch_size, max_epochs, steps):
+    detector = InvGANDetector(max_epochs="auto", batch_size=batch_size)
+    with (
+        mock.patch.object(InvGANDetector, "_auto_max_epochs", max_epochs),
+        mock.patch.object(InvGANDetector, "_auto_training_steps", steps),
+    ):
+        epochs = detector._epochs_for(n_rows)
+    per_epoch = -(-n_rows // batch_size)
+    assert 1 <= epochs <= max_epochs
+    # Fewest whole epochs that reach the budget, unless the cap comes first.
+    assert epochs == max_epochs or (
+        epochs * per_epoch >= steps and (epochs - 1) * per_epoch < steps
+    )
+    assert InvGANDetector(max_epochs=7)._epochs_for(n_rows) == 7
+
+
+def test_invgan_auto_epochs_are_the_papers_on_small_data_and_its_steps_on_large():
+    detector = InvGANDetector(max_epochs="auto", batch_size=32)
+    assert detector._epochs_for(226) == 300  # the paper's Arrhythmia run: 8 batches an epoch
+    assert detector._epochs_for(256) == 300
+    assert detector._epochs_for(6710) == 12  # 210 batches an epoch: 2,520 steps
+    assert detector._epochs_for(1_000_000) == 1
+
+
+def test_auto_epochs_train_that_many_epochs_and_warm_start_on(X):
+    make = FOREACH_CASES["invgan"]
+    with (
+        mock.patch.object(InvGANDetector, "_auto_max_epochs", 5),
+        mock.patch.object(InvGANDetector, "_auto_training_steps", 12),
+    ):
+        # 96 rows in batches of 16: 6 steps an epoch, 2 epochs make the 12 steps.
+        detector = make().set_params(max_epochs="auto").fit(X)
+        assert len(detector.history_) == 2
+        assert sum(len(epoch["batches"]) for epoch in detector.history_) == 12
+        small = make().set_params(max_epochs="auto").fit(X[:20])  # 2 steps an epoch: the cap
+        assert len(small.history_) == 5
+        detector.set_params(warm_start=True).fit(X)
+        assert len(detector.history_) == 4
+    longer = make().set_params(max_epochs=4).fit(X)
+    np.testing.assert_array_equal(detector.score_samples(X), longer.score_samples(X))
+
+
+@pytest.mark.parametrize("make", [DLSGANDetector, AutoencoderDetector])
+def test_auto_epochs_are_refused_where_the_detector_has_no_step_budget(make, X):
+    with pytest.raises(ValueError, match="max_epochs"):
+        make(max_epochs="auto", **MLP).fit(X)
