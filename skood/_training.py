@@ -16,7 +16,6 @@ batches sliced from tensors that stay on the training device.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -45,14 +44,6 @@ __all__ = [
 
 #: ``MultiModuleNet.loss_growth_limit`` of the nets whose ``train_loss`` cannot be negative.
 LOSS_GROWTH_LIMIT = 1e3
-
-
-def _takes_foreach(optimizer) -> bool:
-    """Whether ``optimizer`` (a class or factory) accepts PyTorch's ``foreach`` option."""
-    try:
-        return "foreach" in inspect.signature(optimizer).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 class InMemoryBatches:
@@ -358,13 +349,7 @@ class MultiModuleNet(NeuralNet):
                 pair for network in network_names for pair in networks[network].named_parameters()
             ]
             params, shared = self.get_params_for_optimizer("optimizer", named)
-            settings = {**shared, **options}
-            if _takes_foreach(self.optimizer) and not settings.get("fused"):
-                # One multi-tensor kernel per update instead of a loop over the parameters:
-                # the same arithmetic, so the same numbers, with fewer dispatches per step
-                # (PyTorch picks it by itself only on CUDA).
-                settings.setdefault("foreach", True)
-            setattr(self, name + "_", self.optimizer(*params, **settings))
+            setattr(self, name + "_", self.optimizer(*params, **{**shared, **options}))
         return self
 
     # ------------------------------------------------------------------ training calls

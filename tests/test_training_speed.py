@@ -1,5 +1,5 @@
-"""The speed settings of training: lazy R1 (``r1_interval``), ``mixed_precision``, foreach
-optimizers and step budgets (``max_epochs="auto"``).
+"""The speed settings of training: lazy R1 (``r1_interval``), ``mixed_precision`` and step
+budgets (``max_epochs="auto"``).
 
 Each must leave what it does not speed up alone: ``r1_interval=1`` is the paper's step (the
 regression fixture holds it bitwise), lazy R1 keeps its schedule across warm starts, and
@@ -18,7 +18,6 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 from skood import (
-    ApproximateMassFlowDetector,
     AutoencoderDetector,
     DLSGANDetector,
     InvGANDetector,
@@ -246,48 +245,6 @@ def test_a_blown_up_image_fit_is_caught_with_the_speed_settings(precision):
     check_divergence("DLSGANDetector", detector, X=train[:96])
 
 
-# ------------------------------------------------------------------- foreach optimizers
-FOREACH_CASES = {
-    "dlsgan": lambda: DLSGANDetector(max_epochs=2, batch_size=16, **MLP),
-    "flow": lambda: ApproximateMassFlowDetector(
-        n_couplings=2, hidden_dims=(8,), max_epochs=3, batch_size=32, random_state=0
-    ),
-    "invgan": lambda: InvGANDetector(
-        latent_dim=2, hidden_dims=(16,), n_centres=4, n_kmeans_samples=96, max_epochs=2,
-        batch_size=16, device="cpu", random_state=0,
-    ),
-}  # fmt: skip
-
-
-@pytest.mark.parametrize("name", sorted(FOREACH_CASES))
-def test_optimizers_run_foreach_with_the_numbers_of_the_loop(name, X):
-    make = FOREACH_CASES[name]
-    detector = make().fit(X)
-    net = detector.net_
-    groups = [getattr(net, optimizer + "_").param_groups for optimizer in net.optimizer_names()]
-    assert all(group["foreach"] is True for groups_ in groups for group in groups_)
-    with mock.patch("skood._training._takes_foreach", return_value=False):
-        looped = make().fit(X)
-    assert not any(
-        group["foreach"]
-        for optimizer in looped.net_.optimizer_names()
-        for group in getattr(looped.net_, optimizer + "_").param_groups
-    )
-    np.testing.assert_array_equal(detector.score_samples(X), looped.score_samples(X))
-
-
-def test_an_optimizer_without_foreach_is_built_as_given(X):
-    def plain_sgd(params, lr):  # a factory that knows nothing of foreach
-        return torch.optim.SGD(params, lr=lr)
-
-    detector = AutoencoderDetector(max_epochs=1, **MLP)
-    with mock.patch.object(
-        AutoencoderDetector, "_optimizer_params", return_value={"optimizer": plain_sgd}
-    ):
-        detector.fit(X)
-    assert detector.net_.optimizer_.param_groups[0]["foreach"] is None
-
-
 # ------------------------------------------------------------ max_epochs="auto" (steps)
 @given(
     n_rows=st.integers(1, 100_000),
@@ -321,7 +278,12 @@ def test_invgan_auto_epochs_are_the_papers_on_small_data_and_its_steps_on_large(
 
 
 def test_auto_epochs_train_that_many_epochs_and_warm_start_on(X):
-    make = FOREACH_CASES["invgan"]
+    def make():
+        return InvGANDetector(
+            latent_dim=2, hidden_dims=(16,), n_centres=4, n_kmeans_samples=96, max_epochs=2,
+            batch_size=16, device="cpu", random_state=0,
+        )  # fmt: skip
+
     with (
         mock.patch.object(InvGANDetector, "_auto_max_epochs", 5),
         mock.patch.object(InvGANDetector, "_auto_training_steps", 12),
