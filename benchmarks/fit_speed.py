@@ -86,6 +86,13 @@ IMAGE_SETTINGS = {
 }
 
 
+def _save(name: str, payload: dict, markdown: str) -> None:
+    """Write a part's result file pair and print its table."""
+    write_json(name, payload)
+    write_markdown(name, markdown)
+    print(markdown)
+
+
 # ------------------------------------------------------------------------------ images
 def _mnist_digits(n_images: int) -> np.ndarray:
     """The first ``n_images`` training digits, flat, in [-1, 1] (the loader's scaling)."""
@@ -240,9 +247,7 @@ def images(args) -> None:
         "matmul_peak_gflop_per_s": {dtype: peak / 1e9 for dtype, peak in peaks.items()},
         "runs": rows,
     }
-    write_json(args.output, payload)
-    write_markdown(args.output, _images_markdown(payload))
-    print(_images_markdown(payload))
+    _save(args.output, payload, _images_markdown(payload))
 
 
 def _images_markdown(payload: dict) -> str:
@@ -376,9 +381,7 @@ def _table_step(args) -> None:
         f"PyOD's AutoEncoder (its defaults: {auto['epochs']} epochs, batch {auto['batch_size']}): "
         f"fit {auto['fit_s']:.2f} s, {auto['ms_per_step']:.2f} ms per step.",
     ]
-    write_json(args.output, payload)
-    write_markdown(args.output, "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    _save(args.output, payload, "\n".join(lines) + "\n")
 
 
 # --------------------------------------------------------------------------- optimizers
@@ -480,9 +483,7 @@ def optimizers(args) -> None:
             f"| {name} | {row['for_loop_fit_s']:.2f} | {row['foreach_fit_s']:.2f} | "
             f"{row['speedup']:.2f}x | {'yes' if row['identical_scores'] else 'no'} |"
         )
-    write_json(args.output, payload)
-    write_markdown(args.output, "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    _save(args.output, payload, "\n".join(lines) + "\n")
 
 
 # ------------------------------------------------------------------------ image quality
@@ -553,9 +554,7 @@ def image_quality(args) -> None:
             f"| {name} | {row['images_per_s']:.1f} | {row['fit_s']:.0f} | "
             f"{row['roc_auc_nlp']:.4f} | {row['roc_auc_reconstruction']:.4f} |"
         )
-    write_json(args.output, payload)
-    write_markdown(args.output, "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    _save(args.output, payload, "\n".join(lines) + "\n")
 
 
 # --------------------------------------------------------------------------- validation
@@ -709,9 +708,7 @@ def validation(args) -> None:
             for name, columns in per_set.items()
         },
     }
-    write_json(args.output, payload)
-    write_markdown(args.output, _validation_markdown(payload))
-    print(_validation_markdown(payload))
+    _save(args.output, payload, _validation_markdown(payload))
 
 
 def _validation_markdown(payload: dict) -> str:
@@ -799,9 +796,7 @@ def tables(args) -> None:
                 for column in kept
                 if column in committed[name]["detectors"]
             }
-    write_json(args.output, payload)
-    write_markdown(args.output, _tables_markdown(payload))
-    print(_tables_markdown(payload))
+    _save(args.output, payload, _tables_markdown(payload))
 
 
 def _tables_markdown(payload: dict) -> str:
