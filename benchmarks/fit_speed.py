@@ -27,7 +27,7 @@ Each part writes its own result file:
     parts are never used; this is where the tabular defaults come from.
 ``tables``
     The tabular protocol of ``tabular.py`` (same sets, splits and seeds) with today's defaults
-    of DLSGAN, the flow or InvGAN (``--detector``),
+    of DLSGAN, the flow, InvGAN or the autoencoder (``--detector``),
     beside IsolationForest and PyOD's AutoEncoder fitted in the same run, and beside the
     committed columns of ``results/tabular.json``.
 
@@ -744,6 +744,7 @@ TABLE_COLUMNS = {
     "DLSGAN": ("DLSGAN NLP", "DLSGAN Rec"),
     "Flow": ("Flow LL", "Flow AM"),
     "InvGAN": ("InvGAN",),
+    "AE": ("skood AE",),  # no committed column: fit times and ROC AUC beside the baselines
 }
 
 
@@ -840,13 +841,26 @@ def _tables_markdown(payload: dict) -> str:
             f"{' | '.join(cells)} | {result['IsolationForest']['roc_auc_mean']:.3f} | "
             f"{result.get('AutoEncoder (PyOD)', {}).get('roc_auc_mean', float('nan')):.3f} |"
         )
+    committed = not np.all(np.isnan(committed_fits))
+    before = f" (committed column {np.nanmedian(committed_fits):.2f} s)" if committed else ""
     lines += [
         "",
-        f"Over {len(datasets)} sets. Median fit: {detector} {np.median(fits):.2f} s (committed "
-        f"column {np.nanmedian(committed_fits):.2f} s), PyOD AutoEncoder "
-        f"{np.median(pyod_fits):.2f} s; largest ratio to PyOD's AutoEncoder "
+        f"Over {len(datasets)} sets. Median fit: {detector} {np.median(fits):.2f} s{before}, "
+        f"PyOD AutoEncoder {np.median(pyod_fits):.2f} s; largest ratio to PyOD's AutoEncoder "
         f"{np.max(ratios):.1f}x (target: median at most PyOD's, every set at most 5x).",
     ]
+    means = {
+        column: np.mean([entry["detectors"][column]["roc_auc_mean"] for entry in datasets.values()])
+        for column in (*columns, "IsolationForest", "AutoEncoder (PyOD)")
+    }
+    lines.append(
+        "Mean ROC AUC in this run: "
+        + ", ".join(f"{column} {value:.4f}" for column, value in means.items())
+        + "."
+    )
+    if not committed:
+        lines.append("No committed column in results/tabular.json to compare ROC AUC with.")
+        return "\n".join(lines) + "\n"
     for column, values in deltas.items():
         lines.append(
             f"{column}: mean ROC AUC change against the committed column "
