@@ -632,8 +632,10 @@ def _validation_seed(
     return rows
 
 
-def _flow_settings(width: int, n_couplings: int, epochs: int) -> dict:
-    return {"hidden_dims": (width, width), "n_couplings": n_couplings, "max_epochs": epochs}
+def _flow_case(width: int, n_couplings: int, epochs: int, release: str = "") -> tuple:
+    """A flow setting's label and parameters (``release`` names the release it was default in)."""
+    label = f"{release}hidden ({width}, {width}), {n_couplings} couplings, {epochs} epochs"
+    return label, {"hidden_dims": (width, width), "n_couplings": n_couplings, "max_epochs": epochs}
 
 
 VALIDATION_CONFIGURATIONS = {
@@ -651,18 +653,16 @@ VALIDATION_CONFIGURATIONS = {
     },
     # The flow's step is compute-bound (a double backward through 8 couplings): its widths,
     # depth and length are the levers.
-    "Flow": {
-        f"{'0.1.0: ' if setting == (256, 8, 100) else ''}hidden ({setting[0]}, {setting[0]}), "
-        f"{setting[1]} couplings, {setting[2]} epochs": _flow_settings(*setting)
-        for setting in [
-            (256, 8, 100),
-            (128, 8, 100),
-            (128, 8, 50),
-            (64, 8, 100),
-            (64, 4, 100),
-            (64, 8, 40),
+    "Flow": dict(
+        [
+            _flow_case(256, 8, 100, release="0.1.0: "),
+            _flow_case(128, 8, 100),
+            _flow_case(128, 8, 50),
+            _flow_case(64, 8, 100),
+            _flow_case(64, 4, 100),
+            _flow_case(64, 8, 40),
         ]
-    },
+    ),
 }
 
 

@@ -17,11 +17,7 @@ from hypothesis import strategies as st
 from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
-from skood import (
-    AutoencoderDetector,
-    DLSGANDetector,
-    InvGANDetector,
-)
+from skood import AutoencoderDetector, DLSGANDetector, InvGANDetector
 from skood._latent import LatentModelMixin
 from skood._precision import cpu_has_native_bfloat16, resolve_mixed_precision
 from skood.utils.estimator_checks import check_divergence
