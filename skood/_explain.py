@@ -85,8 +85,8 @@ class ExplainMixin:
                 radii.append(self._latent_radius(codes, networks).double().cpu())
         self.typical_latent_radius_ = float(np.median(torch.cat(radii).numpy()))
 
-    def _train_networks(self, X: torch.Tensor, y: torch.Tensor | None) -> None:
-        super()._train_networks(X, y)
+    def _complete_training(self, X: torch.Tensor) -> None:
+        super()._complete_training(X)
         self._fit_explanation(X)
 
     def _nearest_batch(self, X: torch.Tensor, networks: dict) -> torch.Tensor:

@@ -539,22 +539,42 @@ class MultiModuleNet(NeuralNet):
         run every tensor of it comes to the host in one transfer, is written back into the
         history as a float and checked batch by batch (the error names the first bad batch).
         """
-        if not (training and self.defers_loss_checks()):
+        if not training:
             return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
         if iterator is None:
             return
-        self._deferred_values = []
+        self.begin_training_epoch()
         batch_count = 0
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
-            step = step_fn(batch, **fit_params)
-            self.history.record_batch(prefix + "_loss", step["loss"].detach())
-            rows = get_len(batch[0]) if isinstance(batch, tuple | list) else get_len(batch)
-            self.history.record_batch(prefix + "_batch_size", rows)
-            self.notify("on_batch_end", batch=batch, training=training, **step)
+            self.record_training_step(batch, step_fn(batch, **fit_params), prefix=prefix)
             batch_count += 1
+        self.end_training_epoch(batch_count, prefix=prefix)
+
+    # What the epoch loop does around each step, in three parts, so that a loop that runs the
+    # steps of several nets at once (skood._joint) records exactly what this one does.
+    def begin_training_epoch(self) -> None:
+        """Start collecting the deferred checks of a training epoch."""
+        self._deferred_values = []
+
+    def record_training_step(self, batch, step: Mapping, *, prefix: str = "train") -> None:
+        """Record a step's loss and batch size and notify ``on_batch_end``, as skorch does
+        (the loss as a device tensor with deferred checks, a float otherwise)."""
+        loss = step["loss"].detach()
+        self.history.record_batch(
+            prefix + "_loss", loss if self.defers_loss_checks() else loss.item()
+        )
+        rows = get_len(batch[0]) if isinstance(batch, tuple | list) else get_len(batch)
+        self.history.record_batch(prefix + "_batch_size", rows)
+        self.notify("on_batch_end", batch=batch, training=True, **step)
+
+    def end_training_epoch(self, batch_count: int, *, prefix: str = "train") -> None:
+        """Record the epoch's batch count; with deferred checks, settle the epoch."""
         self.history.record(prefix + "_batch_count", batch_count)
-        self._settle_epoch()
+        if self.defers_loss_checks():
+            self._settle_epoch()
+        else:
+            self.__dict__.pop("_deferred_values", None)
 
     def _settle_epoch(self) -> None:
         """Bring the epoch's deferred tensors to the host at once, record and check them."""

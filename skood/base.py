@@ -15,6 +15,7 @@ from ``contamination``, ``decision_function``, ``predict`` and ``fit_predict``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import re
@@ -295,6 +296,11 @@ class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=
     def _train_networks(self, X: torch.Tensor, y: torch.Tensor | None) -> None:
         """Train ``net_`` for ``max_epochs`` epochs from where it stands."""
         self.net_.partial_fit(*self._training_data(X, y))
+        self._complete_training(X)
+
+    def _complete_training(self, X: torch.Tensor) -> None:
+        """Everything read off the networks once ``net_`` has trained: ``_after_training``,
+        and what mixins add to it."""
         self._after_training(X)
 
     # ------------------------------------------------------------------ fit
@@ -359,6 +365,21 @@ class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=
         return self._fit(X, y, continue_training=True, epochs=1)
 
     def _fit(self, X, y, *, continue_training: bool, epochs: int | None):
+        with self._fitting(X, y, continue_training=continue_training, epochs=epochs) as data:
+            self._train_networks(*data)
+        return self
+
+    @contextlib.contextmanager
+    def _fitting(self, X, y, *, continue_training: bool, epochs: int | None):
+        """Everything of a fit around the training itself, which the ``with`` body does.
+
+        Validates the rows, fixes the input scaling and builds the skorch net (or readies the
+        fitted one to continue), then yields the standardized training tensors ``(X, y)`` on
+        the training device; after the body has trained the networks, scores the training
+        rows and sets ``offset_``. A body that fails (divergence, interruption) leaves the
+        detector unfitted. :func:`skood._joint.fit_jointly` enters this for several detectors
+        and trains their nets in one.
+        """
         # The device first: a bad one must fail before anything fitted changes.
         device = resolve_device(self.device)
         # warm_start=True on a fitted detector: the networks, their optimizers (moments and
@@ -387,7 +408,7 @@ class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=
                 self._prepare_networks(X_train, y_train, seed=seed, device=device)
                 networks = self._build_networks(X.shape[1], seed)
                 self.net_ = self._make_net(networks, seed=seed, device=device, max_epochs=epochs)
-            self._train_networks(X_train, y_train)
+            yield X_train, y_train
             scores = self._score_validated(X)
         except BaseException:
             # A failed fit (divergence, interruption) must not leave a half-fitted model behind.
@@ -396,7 +417,16 @@ class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=
         self._set_offset(scores)
         if self._supports_warm_start and not continuing:
             self._training_parameters = self._network_parameters()
-        return self
+
+    # ------------------------------------------------------------------ joint training
+    def _can_train_jointly(self) -> bool:
+        """Whether fresh fits of clones of this detector can train as one stacked net.
+
+        Where the net class has a step over stacked members (``joint_train_step``) and the
+        networks are MLPs (tables), which :func:`skood.nn.stack_networks` stacks.
+        """
+        step = getattr(self._net_class, "joint_train_step", None)
+        return step is not None and getattr(self, "input_shape", None) is None
 
     # ------------------------------------------------------------------ warm start
     def _network_parameters(self) -> dict:

@@ -49,6 +49,10 @@ class _ConditionalDLSGANNet(_DLSGANNet):
     ``r(x) = (1/A) sum_j a_j(x) c_j`` on real rows.
     """
 
+    # Its labels and per-label terms have no stacked step (skood._joint): members of a
+    # conditional DLSGAN train one by one.
+    joint_train_step = None
+
     def __init__(self, module, *, n_attributes: int = 1, **kwargs) -> None:
         self.n_attributes = n_attributes
         super().__init__(module, **kwargs)

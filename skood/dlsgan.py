@@ -30,6 +30,26 @@ _VARIANCE_FLOOR = 1e-6
 _VARIANCE_ALARM = 1e4
 
 
+def encoder_loss_terms(
+    variant: str,
+    latent: torch.Tensor,
+    predicted: torch.Tensor,
+    log_variance: torch.Tensor | None,
+    scale: torch.Tensor,
+) -> torch.Tensor:
+    """The encoder loss of each variant per row and coordinate (the papers' definitions).
+
+    DLSGAN: squared error in the scaled latent space; MSEGAN: plain squared error; InfoGAN:
+    Gaussian negative log-likelihood with a learned per-coordinate log-variance.
+    """
+    error = latent - predicted
+    if variant == "dlsgan":
+        return (error * scale).pow(2)
+    if variant == "msegan":
+        return error.pow(2)
+    return log_variance + error.pow(2) / (log_variance.exp() + 1e-7)
+
+
 def encoder_loss(
     variant: str,
     latent: torch.Tensor,
@@ -37,19 +57,25 @@ def encoder_loss(
     log_variance: torch.Tensor | None,
     scale: torch.Tensor,
 ) -> torch.Tensor:
-    """Batch mean of the encoder loss of each variant (the papers' definitions).
+    """Batch mean of the encoder loss of each variant (see :func:`encoder_loss_terms`)."""
+    return encoder_loss_terms(variant, latent, predicted, log_variance, scale).mean()
 
-    DLSGAN: squared error in the scaled latent space; MSEGAN: plain squared error; InfoGAN:
-    Gaussian negative log-likelihood with a learned per-coordinate log-variance.
-    """
-    error = latent - predicted
-    if variant == "dlsgan":
-        per_coordinate = (error * scale).pow(2)
-    elif variant == "msegan":
-        per_coordinate = error.pow(2)
-    else:
-        per_coordinate = log_variance + error.pow(2) / (log_variance.exp() + 1e-7)
-    return per_coordinate.mean()
+
+def _nsgan_terms(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    """Per-row NSGAN terms: softplus(-a) for "real", softplus(a) for "fake" (BCE with logits)."""
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+
+
+def _member_means(terms: torch.Tensor) -> torch.Tensor:
+    """Each stacked member's mean of its terms (the member axis leads)."""
+    return terms.flatten(start_dim=1).mean(dim=1)
+
+
+def _optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
 
 
 def _as_float32(outputs: tuple) -> tuple:
@@ -198,6 +224,89 @@ class _DLSGANNet(MultiModuleNet):
             "the traced latent variance", generator.traced_variance.sum(), positive=True
         )
         return {"loss": critic_loss}
+
+    @classmethod
+    def joint_train_step(
+        cls,
+        nets: list[_DLSGANNet],
+        networks: dict[str, torch.nn.Module],
+        optimizers: dict[str, torch.optim.Optimizer],
+        batches: tuple[torch.Tensor, ...],
+    ) -> list[dict]:
+        """:meth:`train_step` of every member of a stacked training (:mod:`skood._joint`).
+
+        ``networks`` are the members' networks stacked by :func:`skood.nn.stack_networks`
+        and ``optimizers`` the optimizers of the stacked weights. Each member's latents are
+        drawn from its own net's stream, in the order of its own step; its losses are the
+        means over its own rows, and the stacked losses are summed before the backward pass,
+        so each member's weights get exactly its own gradients. Returns each member's step
+        output, after recording its losses in its own history.
+        """
+        lead = nets[0]
+        generator, critic = networks["module"], networks["discriminator"]
+        x_real = torch.stack(batches)
+        n_rows, latent_dim = x_real.shape[1], generator.latent_dim
+        scale = generator.latent_scale().unsqueeze(1)  # (members, 1, latent_dim)
+
+        latent = torch.stack([net.randn(n_rows, latent_dim) for net in nets])
+        r1_step = lead._is_r1_step()
+        if r1_step:
+            x_real = x_real.detach().requires_grad_(True)
+        with lead.autocast():
+            with torch.no_grad():
+                x_fake = generator(latent * scale)
+            logit_real, _, _ = critic(x_real)
+            logit_fake, predicted_fake, log_variance_fake = _as_float32(critic(x_fake))
+            if r1_step:
+                (gradient,) = torch.autograd.grad(logit_real.sum(), x_real, create_graph=True)
+        enc_loss = _member_means(
+            encoder_loss_terms(lead.variant, latent, predicted_fake, log_variance_fake, scale)
+        )
+        critic_loss = (
+            _member_means(_nsgan_terms(logit_real.float(), real=True))
+            + _member_means(_nsgan_terms(logit_fake, real=False))
+            + lead.lambda_enc * enc_loss
+        )
+        if r1_step:
+            r1_penalty = gradient.float().pow(2).sum(dim=-1).mean(dim=-1)
+            critic_loss = critic_loss + lead.lambda_r1 * lead.r1_interval * r1_penalty
+        _optimizer_step(optimizers["optimizer_discriminator"], critic_loss.sum())
+
+        latent_g = torch.stack([net.randn(n_rows, latent_dim) for net in nets])
+        critic.requires_grad_(False)
+        try:
+            with lead.autocast():
+                logit_g, predicted_g, log_variance_g = _as_float32(
+                    critic(generator(latent_g * scale))
+                )
+            enc_loss_g = _member_means(
+                encoder_loss_terms(lead.variant, latent_g, predicted_g, log_variance_g, scale)
+            )
+            generator_loss = (
+                _member_means(_nsgan_terms(logit_g, real=True)) + lead.lambda_enc * enc_loss_g
+            )
+            _optimizer_step(optimizers["optimizer"], generator_loss.sum())
+        finally:
+            critic.requires_grad_(True)
+
+        generator.trace(torch.cat([predicted_fake, predicted_g], dim=1), lead.variance_decay)
+        steps = []
+        for index, net in enumerate(nets):
+            losses = {
+                "train_loss": critic_loss[index],
+                "generator_loss": generator_loss[index],
+                "encoder_loss": enc_loss[index],
+            }
+            if r1_step:
+                losses["r1_penalty"] = r1_penalty[index]
+            net.record_losses(losses)
+            net.check_finite(
+                "the traced latent variance",
+                generator.traced_variance[index].sum(),
+                positive=True,
+            )
+            steps.append({"loss": critic_loss[index]})
+        return steps
 
 
 @fill_doc

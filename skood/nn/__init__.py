@@ -12,6 +12,7 @@ from .invgan import (
 )
 from .latent_scale import ScaledLatentGenerator
 from .mlp import MLP, make_linear
+from .stacked import StackedLinear, copy_stacked_into, stack_networks
 
 __all__ = [
     "MLP",
@@ -24,7 +25,9 @@ __all__ = [
     "InvGANConvGenerator",
     "InvGANConvNetwork",
     "ScaledLatentGenerator",
+    "StackedLinear",
     "conv_networks",
+    "copy_stacked_into",
     "default_bound",
     "default_init_",
     "default_uniform_",
@@ -32,5 +35,6 @@ __all__ = [
     "make_linear",
     "running_statistics_kept",
     "seeded_layer",
+    "stack_networks",
     "zero_init_",
 ]

@@ -44,7 +44,9 @@ class ScaledLatentGenerator(nn.Module):
         v = self.traced_variance
         if not self.dynamic_scale:
             return torch.ones_like(v)
-        return torch.sqrt(self.latent_dim * v / v.sum())
+        # Sums over the last axis: the stacked generators of skood.nn.stacked keep one traced
+        # variance per member, shape (members, latent_dim).
+        return torch.sqrt(self.latent_dim * v / v.sum(dim=-1, keepdim=True))
 
     @torch.no_grad()
     def trace(self, latent_predictions: torch.Tensor, decay: float) -> None:
@@ -55,11 +57,14 @@ class ScaledLatentGenerator(nn.Module):
         Parameters
         ----------
         latent_predictions : torch.Tensor of shape (n, latent_dim)
-            Latent codes predicted by the encoder (no gradient flows back to them).
+            Latent codes predicted by the encoder (no gradient flows back to them); shape
+            ``(members, n, latent_dim)`` for a generator made by
+            :func:`~skood.nn.stack_networks`.
         decay : float
             Weight of the previous ``v``.
         """
-        second_moment = latent_predictions.detach().pow(2).mean(dim=0)
+        # Over the rows (the second-to-last axis: stacked members lead with their own axis).
+        second_moment = latent_predictions.detach().pow(2).mean(dim=-2)
         self.traced_variance.mul_(decay).add_(second_moment, alpha=1.0 - decay)
 
     def forward(self, scaled_latent: torch.Tensor) -> torch.Tensor:

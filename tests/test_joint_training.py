@@ -1,0 +1,302 @@
+"""Joint training: members of one configuration trained as one stacked net (skood._joint).
+
+A jointly trained member must be the member trained alone, up to float rounding: same scores,
+weights, traced variance, offset, history and optimizer state, and a warm start that continues
+as after a fit of its own. Failures (divergence, Ctrl-C, bad input) end as for one member, and
+the stacked step runs once per batch for all members.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.ensemble import IsolationForest
+
+from skood import (
+    AutoencoderDetector,
+    BaggingDetector,
+    ConditionalDLSGAN,
+    DLSGANDetector,
+    TrainingDivergedError,
+)
+from skood._joint import can_fit_jointly, fit_jointly
+from skood._training import FiniteGradientNormClipping, MultiModuleNet
+from skood.dlsgan import _DLSGANNet
+from skood.nn import MLP, StackedLinear, copy_stacked_into, stack_networks
+from skood.nn.conv import conv_networks
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = {"hidden_dims": (16,), "latent_dim": 3, "device": "cpu"}
+# Float rounding of a batched product against a single one, grown over a few dozen steps.
+TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
+
+
+def _data(n_rows=120, n_features=4, seed=0):
+    return np.random.RandomState(seed).normal(size=(n_rows, n_features))
+
+
+def _alone_and_joint(params, datasets, seeds):
+    alone = [
+        DLSGANDetector(random_state=seed, **params).fit(X)
+        for seed, X in zip(seeds, datasets, strict=True)
+    ]
+    joint = [DLSGANDetector(random_state=seed, **params) for seed in seeds]
+    fit_jointly(joint, datasets)
+    return alone, joint
+
+
+def _assert_same_fit(alone, joint, X):
+    np.testing.assert_allclose(joint.score_samples(X), alone.score_samples(X), **TOLERANCE)
+    np.testing.assert_allclose(joint.latent_variance_, alone.latent_variance_, **TOLERANCE)
+    assert joint.offset_ == pytest.approx(alone.offset_, rel=1e-4, abs=1e-4)
+    for name, network in alone.net_.networks().items():
+        theirs = dict(joint.net_.networks()[name].named_parameters())
+        for parameter_name, parameter in network.named_parameters():
+            torch.testing.assert_close(theirs[parameter_name], parameter, **TOLERANCE)
+    assert len(joint.history_) == len(alone.history_)
+    for mine, theirs in zip(joint.history_, alone.history_, strict=True):
+        assert set(mine) == set(theirs)
+        assert len(mine["batches"]) == len(theirs["batches"])
+        for key in ("train_loss", "generator_loss", "encoder_loss"):
+            assert mine[key] == pytest.approx(theirs[key], rel=1e-3, abs=1e-4)
+    for name in alone.net_.optimizer_names():
+        mine, theirs = getattr(joint.net_, name + "_"), getattr(alone.net_, name + "_")
+        assert mine.param_groups[0]["lr"] == theirs.param_groups[0]["lr"]
+        mine_state = mine.state_dict()["state"]
+        theirs_state = theirs.state_dict()["state"]
+        assert mine_state.keys() == theirs_state.keys()
+        for index, state in theirs_state.items():
+            assert float(mine_state[index]["step"]) == float(state["step"])
+            torch.testing.assert_close(
+                mine_state[index]["exp_avg"], state["exp_avg"], rtol=1e-3, atol=1e-6
+            )
+
+
+@pytest.mark.parametrize("variant", ["dlsgan", "msegan", "infogan"])
+def test_joint_members_equal_members_fitted_alone(variant):
+    X = _data()
+    params = {**TINY, "variant": variant, "max_epochs": 3}
+    alone, joint = _alone_and_joint(params, [X] * 3, [0, 1, 2])
+    for one, other in zip(alone, joint, strict=True):
+        _assert_same_fit(one, other, X)
+    # Different seeds still give different members.
+    assert not np.allclose(joint[0].score_samples(X), joint[1].score_samples(X))
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n_members=st.integers(2, 4),
+    n_rows=st.integers(4, 40),
+    n_features=st.integers(1, 5),
+    batch_size=st.integers(2, 16),
+    r1_interval=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_joint_training_property(n_members, n_rows, n_features, batch_size, r1_interval, seed):
+    # Whatever the number of members, rows, features, batch size and R1 schedule: each member
+    # trains as it would alone (its data differ per member too).
+    rng = np.random.RandomState(seed)
+    datasets = [rng.normal(size=(n_rows, n_features)) for _ in range(n_members)]
+    params = {**TINY, "max_epochs": 2, "batch_size": batch_size, "r1_interval": r1_interval}
+    seeds = [seed + member for member in range(n_members)]
+    alone, joint = _alone_and_joint(params, datasets, seeds)
+    for one, other, X in zip(alone, joint, datasets, strict=True):
+        _assert_same_fit(one, other, X)
+
+
+def test_warm_start_after_joint_training_continues_as_after_a_fit_alone():
+    X = _data()
+    params = {**TINY, "max_epochs": 2}
+    alone, joint = _alone_and_joint(params, [X, X], [3, 4])
+    for one, other in zip(alone, joint, strict=True):
+        for detector in (one, other):
+            detector.set_params(warm_start=True, max_epochs=2).fit(X)
+        _assert_same_fit(one, other, X)
+        assert len(other.history_) == 4
+
+
+def test_one_stacked_step_per_batch_for_all_members(monkeypatch):
+    calls = []
+    step = _DLSGANNet.joint_train_step.__func__
+
+    def counted(cls, nets, *args):
+        calls.append(len(nets))
+        return step(cls, nets, *args)
+
+    monkeypatch.setattr(_DLSGANNet, "joint_train_step", classmethod(counted))
+    X = _data(n_rows=40)
+    members = [
+        DLSGANDetector(random_state=seed, max_epochs=2, batch_size=10, **TINY) for seed in range(5)
+    ]
+    fit_jointly(members, [X] * 5)
+    assert calls == [5] * 8  # 2 epochs of 4 batches, one step each for all five members
+
+
+def test_members_of_one_configuration_only():
+    X = _data()
+    with pytest.raises(ValueError, match="differ by seed only"):
+        fit_jointly([DLSGANDetector(**TINY), DLSGANDetector(lr=1e-2, **TINY)], [X, X])
+    with pytest.raises(ValueError, match="one class"):
+        fit_jointly([DLSGANDetector(**TINY), AutoencoderDetector(device="cpu")], [X, X])
+    with pytest.raises(ValueError, match="one number of epochs and one data shape"):
+        fit_jointly([DLSGANDetector(**TINY), DLSGANDetector(**TINY)], [X, X[:50]])
+
+
+def test_which_detectors_train_jointly():
+    assert can_fit_jointly(DLSGANDetector())
+    assert can_fit_jointly(DLSGANDetector(variant="infogan"))
+    assert not can_fit_jointly(DLSGANDetector(input_shape=(1, 8, 8)))
+    assert not can_fit_jointly(ConditionalDLSGAN())
+    assert not can_fit_jointly(AutoencoderDetector())
+    assert not can_fit_jointly(IsolationForest())
+
+
+def test_bad_input_of_one_member_leaves_every_member_unfitted():
+    X = _data()
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    members = [DLSGANDetector(random_state=seed, max_epochs=1, **TINY) for seed in range(3)]
+    with pytest.raises(ValueError, match="NaN"):
+        fit_jointly(members, [X, X, bad])
+    assert not any(hasattr(member, "net_") or hasattr(member, "offset_") for member in members)
+
+
+def _divergence_outcome(fit):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fit()
+        except TrainingDivergedError as error:
+            return "error", str(error).split(":")[0]
+    return "warned", sorted({type(warning.message).__name__ for warning in caught})
+
+
+@pytest.mark.parametrize("deferred", [False, True])
+def test_divergence_ends_as_for_the_member_alone(deferred, monkeypatch):
+    monkeypatch.setattr(MultiModuleNet, "deferred_loss_checks", deferred)
+    X = _data()
+    params = {**TINY, "lr": 1e6, "max_epochs": 3}
+    alone = _divergence_outcome(lambda: DLSGANDetector(random_state=0, **params).fit(X))
+    members = [DLSGANDetector(random_state=0, **params), DLSGANDetector(random_state=0, **params)]
+    joint = _divergence_outcome(lambda: fit_jointly(members, [X, X]))
+    assert joint == alone
+    if joint[0] == "error":
+        assert not any(hasattr(member, "net_") for member in members)
+
+
+def test_deferred_checks_train_the_same_members(monkeypatch):
+    X = _data()
+    params = {**TINY, "max_epochs": 2}
+    immediate = [DLSGANDetector(random_state=seed, **params) for seed in (0, 1)]
+    fit_jointly(immediate, [X, X])
+    monkeypatch.setattr(MultiModuleNet, "deferred_loss_checks", True)
+    deferred = [DLSGANDetector(random_state=seed, **params) for seed in (0, 1)]
+    fit_jointly(deferred, [X, X])
+    for one, other in zip(immediate, deferred, strict=True):
+        np.testing.assert_array_equal(other.score_samples(X), one.score_samples(X))
+        assert other.history_[:, "batches"] == one.history_[:, "batches"]
+
+
+def test_ctrl_c_reaches_the_caller_and_leaves_no_member_fitted(monkeypatch):
+    step = _DLSGANNet.joint_train_step.__func__
+    calls = []
+
+    def interrupted(cls, nets, *args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return step(cls, nets, *args)
+
+    monkeypatch.setattr(_DLSGANNet, "joint_train_step", classmethod(interrupted))
+    members = [DLSGANDetector(random_state=seed, max_epochs=2, **TINY) for seed in (0, 1)]
+    with pytest.raises(KeyboardInterrupt):
+        fit_jointly(members, [_data(), _data()])
+    assert not any(hasattr(member, "net_") for member in members)
+
+
+def test_gradient_callbacks_are_refused(monkeypatch):
+    original = DLSGANDetector._net_callbacks
+
+    def with_clipping(self):
+        return [*original(self), ("clip", FiniteGradientNormClipping(gradient_clip_value=1.0))]
+
+    monkeypatch.setattr(DLSGANDetector, "_net_callbacks", with_clipping)
+    members = [DLSGANDetector(random_state=seed, max_epochs=1, **TINY) for seed in (0, 1)]
+    with pytest.raises(TypeError, match="gradient callback 'clip'"):
+        fit_jointly(members, [_data(), _data()])
+
+
+# ---------------------------------------------------------------- the ensemble
+def test_bagging_trains_dlsgan_members_jointly_and_others_alone():
+    X = _data(n_rows=150)
+    params = {"n_estimators": 3, "max_samples": 0.8, "max_features": 0.75, "random_state": 0}
+    gan = DLSGANDetector(max_epochs=2, **TINY)
+    joint = BaggingDetector(gan, **params).fit(X)
+    alone = BaggingDetector(gan, joint_training=False, **params).fit(X)
+    assert joint.joint_training_ and not alone.joint_training_
+    np.testing.assert_allclose(joint.score_samples(X), alone.score_samples(X), atol=1e-3)
+    assert joint.decision_function(X) == pytest.approx(alone.decision_function(X), abs=1e-3)
+    for one, other in zip(joint.estimators_, alone.estimators_, strict=True):
+        assert one.n_features_in_ == other.n_features_in_ == 3
+        _assert_same_fit(other, one, X[:, :3])
+    forest = BaggingDetector(IsolationForest(n_estimators=5), random_state=0).fit(X)
+    assert not forest.joint_training_
+
+
+def test_bagging_joint_training_true_needs_a_detector_that_stacks():
+    X = _data()
+    with pytest.raises(ValueError, match="cannot train its members jointly"):
+        BaggingDetector(IsolationForest(), joint_training=True).fit(X)
+    with pytest.raises(ValueError, match="cannot train its members jointly"):
+        BaggingDetector(DLSGANDetector(**TINY), n_estimators=1, joint_training=True).fit(X)
+
+
+# ---------------------------------------------------------------- skood.nn.stacked
+def test_stacked_networks_run_each_member_on_its_own_slice():
+    members = [
+        MLP(3, (8, 5), 2, equalized_lr=equalized, generator=torch.Generator().manual_seed(seed))
+        for seed, equalized in ((0, True), (1, True), (2, True))
+    ]
+    stacked = stack_networks(members)
+    x = torch.randn(3, 7, 3)
+    for index, member in enumerate(members):
+        torch.testing.assert_close(stacked(x)[index], member(x[index]))
+    plain = [torch.nn.Linear(3, 2, bias=False) for _ in range(2)]
+    stacked_plain = stack_networks(plain)
+    assert isinstance(stacked_plain, StackedLinear) and stacked_plain.bias is None
+    torch.testing.assert_close(stacked_plain(x[:2])[1], plain[1](x[1]))
+
+
+def test_copy_stacked_into_writes_parameters_and_buffers_back():
+    from skood.nn import ScaledLatentGenerator
+
+    members = [ScaledLatentGenerator(MLP(2, (4,), 3), 2) for _ in range(2)]
+    stacked = stack_networks(members)
+    assert stacked.traced_variance.shape == (2, 2)
+    with torch.no_grad():
+        for parameter in stacked.parameters():
+            parameter.add_(1.0)
+        stacked.traced_variance.mul_(3.0)
+    copy_stacked_into(stacked, members)
+    for index, member in enumerate(members):
+        assert torch.equal(member.traced_variance, stacked.traced_variance[index])
+        torch.testing.assert_close(member.network[0].weight, stacked.network[0].weight[index])
+    # The scale and the trace act on each member's own row.
+    torch.testing.assert_close(stacked.latent_scale()[1], members[1].latent_scale())
+
+
+def test_networks_that_do_not_stack_are_refused():
+    body = MLP(3, (4,), None, batch_norm=True, equalized_lr=False)
+    with pytest.raises(TypeError, match="BatchNorm1d with parameters"):
+        stack_networks([body, body])
+    generator, _ = conv_networks("small", 4, (1, 8, 8))
+    with pytest.raises(TypeError, match="linear layers only"):
+        stack_networks([generator, generator])
+    with pytest.raises(ValueError, match="one structure"):
+        stack_networks([MLP(3, (4,), 2), MLP(3, (4, 4), 2)])
+    with pytest.raises(ValueError, match="one kind and one shape"):
+        StackedLinear([torch.nn.Linear(3, 2), torch.nn.Linear(3, 4)])
