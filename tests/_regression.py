@@ -63,9 +63,16 @@ def _outputs(detector, X_test: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _papers_r1(detector):
-    """The detector with R1 on every step, the paper's (and the default when the fixture was
-    recorded), in it and in the detectors it holds; tests/test_training_speed.py covers lazy R1."""
-    pinned = {key: 1 for key in detector.get_params(deep=True) if key.endswith("r1_interval")}
+    """The detector with the settings that were the defaults when the fixture was recorded, in
+    it and in the detectors it holds: R1 on every step (the paper's; tests/test_training_speed.py
+    covers lazy R1) and the paper's variance decay 0.999 (tests/test_dlsgan.py covers "auto")."""
+    params = detector.get_params(deep=True)
+    pinned = {key: 1 for key in params if key.endswith("r1_interval")}
+    pinned |= {
+        key: 0.999
+        for key, value in params.items()
+        if key.endswith("variance_decay") and value == "auto"
+    }
     return detector.set_params(**pinned)
 
 

@@ -14,10 +14,18 @@ def test_demo_prints_the_comparison_table():
     stream = io.StringIO()
     results = run_demo(n_seeds=1, device="cpu", stream=stream)
     text = stream.getvalue()
-    for name in ("DLSGAN (NLP)", "DLSGAN (reconstruction)", "IsolationForest", "OneClassSVM"):
+    names = (
+        "DLSGAN (NLP)",
+        "5 DLSGANs (reconstruction)",
+        "Flow (log-likelihood)",
+        "IsolationForest",
+        "OneClassSVM",
+    )
+    for name in names:
         assert name in text
         assert 0.6 < np.mean(results[name]["roc_auc"]) <= 1.0
     assert "ROC AUC" in text and "F1" in text
+    assert "best configuration over the 31 tables" in text
 
 
 def test_info_and_argument_errors(capsys):
