@@ -117,11 +117,7 @@ def _with_score_type(detector, score_type: str, X_train):
     for member, features in zip(ensemble.estimators_, ensemble.estimators_features_, strict=True):
         member.set_params(score_type=score_type)
         raw.append(np.asarray(member.score_samples(X_train[:, features]), dtype=np.float64))
-    ensemble.training_scores_ = [np.sort(scores) for scores in raw]
-    ensemble.score_means_ = np.array([scores.mean() for scores in raw])
-    scales = np.array([scores.std() for scores in raw])
-    scales[~(scales > 0)] = 1.0
-    ensemble.score_scales_ = scales
+    ensemble._set_scales(raw)  # as its fit sets them
     return ensemble
 
 

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from ._progress import TrainingProgress
 from ._training import MultiModuleNet
+from .base import _same_value
 from .nn.stacked import copy_stacked_into, stack_networks
 
 __all__ = ["can_fit_jointly", "fit_jointly", "train_nets_jointly"]
@@ -57,12 +57,15 @@ def fit_jointly(detectors: Sequence, datasets: Sequence[np.ndarray]) -> None:
     if len(detectors) != len(datasets):
         raise ValueError("fit_jointly needs one dataset per detector.")
     first = detectors[0]
-    settings = {k: v for k, v in first.get_params(deep=False).items() if k != "random_state"}
+    settings = first.get_params(deep=False)
     for detector in detectors:
         if type(detector) is not type(first) or not can_fit_jointly(detector):
             raise ValueError("fit_jointly needs detectors of one class that can train jointly.")
-        others = {k: v for k, v in detector.get_params(deep=False).items() if k != "random_state"}
-        if repr(others) != repr(settings):
+        if any(
+            not _same_value(settings[name], value)
+            for name, value in detector.get_params(deep=False).items()
+            if name != "random_state"
+        ):
             raise ValueError("fit_jointly needs detectors whose parameters differ by seed only.")
     with contextlib.ExitStack() as stack:
         tensors = [
@@ -145,9 +148,7 @@ def train_nets_jointly(nets: Sequence[MultiModuleNet], inputs: Sequence[torch.Te
                 net.notify("on_epoch_end", dataset_train=dataset, dataset_valid=None)
     except BaseException:
         for net in nets:
-            for _, callback in net.callbacks_:
-                if isinstance(callback, TrainingProgress):
-                    callback.close()
+            net.close_progress()
         raise
     _copy_optimizer_states(lead, nets, stacked, optimizers)
     for net, X in zip(nets, inputs, strict=True):

@@ -367,13 +367,16 @@ class MultiModuleNet(NeuralNet):
         try:
             return super().fit_loop(X, y, **fit_params)
         except BaseException as error:
-            # A failed or interrupted call closes its progress bar, and writes no summary.
-            for _, callback in self.callbacks_:
-                if isinstance(callback, TrainingProgress):
-                    callback.close()
+            self.close_progress()
             if isinstance(error, KeyboardInterrupt):
                 self._interrupt = error
             raise
+
+    def close_progress(self) -> None:
+        """Close the progress bar of a failed or interrupted training call (no summary)."""
+        for _, callback in self.callbacks_:
+            if isinstance(callback, TrainingProgress):
+                callback.close()
 
     def get_iterator(self, dataset, training=False):
         iterator = super().get_iterator(dataset, training=training)

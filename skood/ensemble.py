@@ -39,8 +39,12 @@ def _fit_member(estimator, X, y, rows, features, seed):
         estimator.fit(X_member)
     else:
         estimator.fit(X_member, y[rows])
-    scores = np.asarray(estimator.score_samples(X[:, features]), dtype=np.float64)
-    return estimator, scores
+    return estimator, _training_scores(estimator, X, features)
+
+
+def _training_scores(member, X, features) -> np.ndarray:
+    """A fitted member's float64 scores of every training row, on its own features."""
+    return np.asarray(member.score_samples(X[:, features]), dtype=np.float64)
 
 
 class BaggingDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator):
@@ -311,19 +315,21 @@ class BaggingDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator):
             )
             members = [member for member, _ in fitted]
             raw = [scores for _, scores in fitted]
-        means = np.array([scores.mean() for scores in raw])
-        scales = np.array([scores.std() for scores in raw])
-        scales[~(scales > 0)] = 1.0
-
         self.estimators_ = members
         self.estimators_samples_ = samples
         self.estimators_features_ = features
         self.seeds_ = seeds
         self.joint_training_ = joint
-        self.training_scores_ = [np.sort(scores) for scores in raw]
-        self.score_means_ = means
-        self.score_scales_ = scales
+        self._set_scales(raw)
         self.offset_ = float(np.percentile(self._combine(raw), 100.0 * self.contamination))
+
+    def _set_scales(self, raw: list[np.ndarray]) -> None:
+        """Fix each member's scale from its raw training scores (see ``combination``)."""
+        scales = np.array([scores.std() for scores in raw])
+        scales[~(scales > 0)] = 1.0
+        self.training_scores_ = [np.sort(scores) for scores in raw]
+        self.score_means_ = np.array([scores.mean() for scores in raw])
+        self.score_scales_ = scales
 
     def _trains_jointly(self, template) -> bool:
         if self.joint_training is False:
@@ -345,7 +351,7 @@ class BaggingDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator):
             members, [X[rows][:, cols] for rows, cols in zip(samples, features, strict=True)]
         )
         raw = [
-            np.asarray(member.score_samples(X[:, cols]), dtype=np.float64)
+            _training_scores(member, X, cols)
             for member, cols in zip(members, features, strict=True)
         ]
         return members, raw
