@@ -26,8 +26,8 @@ Each part writes its own result file:
     rows, stratified) and the detector is fitted on the rest and scored on those rows. Test
     parts are never used; this is where the tabular defaults come from.
 ``ensemble``
-    Five DLSGAN members on tables of several shapes (from the benchmark's sets): one member's
-    fit, the five fitted one by one, and the five trained jointly (one stacked network,
+    Five DLSGAN (or flow, ``--detector Flow``) members on tables of several shapes (from the
+    benchmark's sets): one member's fit, the five fitted one by one, and the five trained jointly (one stacked network,
     ``BaggingDetector``'s default), alternating in one process of one thread; beside them the
     largest score difference between the jointly trained members and the same members fitted
     alone (float rounding only).
@@ -47,6 +47,7 @@ Usage::
     python benchmarks/fit_speed.py validation --detector Flow --seeds 2
     python benchmarks/fit_speed.py validation --detector DLSGAN-decay --seeds 3
     python benchmarks/fit_speed.py ensemble --repeats 3
+    python benchmarks/fit_speed.py ensemble --detector Flow --repeats 3
     python benchmarks/fit_speed.py tables
     python benchmarks/fit_speed.py tables --detector Flow
 """
@@ -949,9 +950,10 @@ def ensemble(args) -> None:
     from sklearn.preprocessing import StandardScaler
     from tabular import _load
 
-    from skood import DLSGANDetector
+    from skood import ApproximateMassFlowDetector, DLSGANDetector
     from skood._joint import fit_jointly
 
+    detector_class = {"DLSGAN": DLSGANDetector, "Flow": ApproximateMassFlowDetector}[args.detector]
     torch.set_num_threads(1)
     _warm_up()
     rows = []
@@ -963,14 +965,14 @@ def ensemble(args) -> None:
         times: dict[str, list[float]] = {"one": [], "alone": [], "joint": []}
         for repeat in range(args.repeats):
             start = time.perf_counter()
-            alone = [DLSGANDetector(random_state=seed, device="cpu").fit(X) for seed in seeds]
+            alone = [detector_class(random_state=seed, device="cpu").fit(X) for seed in seeds]
             times["alone"].append(time.perf_counter() - start)
             times["one"].append(times["alone"][-1] / args.members)
-            joint = [DLSGANDetector(random_state=seed, device="cpu") for seed in seeds]
+            joint = [detector_class(random_state=seed, device="cpu") for seed in seeds]
             start = time.perf_counter()
             fit_jointly(joint, [X] * args.members)
             times["joint"].append(time.perf_counter() - start)
-            progress.finished("DLSGAN x5", name, repeat)
+            progress.finished(f"{args.detector} x{args.members}", name, repeat)
         difference = max(
             float(np.max(np.abs(a.score_samples(X) - b.score_samples(X))))
             for a, b in zip(alone, joint, strict=True)
@@ -992,9 +994,15 @@ def ensemble(args) -> None:
                 "score_range": spread,
             }
         )
-    payload = {"machine": machine(), "members": args.members, "repeats": args.repeats, "rows": rows}
+    payload = {
+        "machine": machine(),
+        "detector": args.detector,
+        "members": args.members,
+        "repeats": args.repeats,
+        "rows": rows,
+    }
     lines = [
-        "# Five DLSGAN members trained jointly against one by one",
+        f"# {args.members} {args.detector} members trained jointly against one by one",
         "",
         machine_markdown(payload["machine"]),
         "",
@@ -1053,7 +1061,8 @@ def main() -> None:
     ensemble_part.add_argument("--datasets", nargs="+", default=list(ENSEMBLE_SETS))
     ensemble_part.add_argument("--members", type=int, default=5)
     ensemble_part.add_argument("--repeats", type=int, default=3)
-    ensemble_part.add_argument("--output", default="fit_speed_ensemble")
+    ensemble_part.add_argument("--detector", choices=["DLSGAN", "Flow"], default="DLSGAN")
+    ensemble_part.add_argument("--output", help="default: fit_speed_ensemble[_flow]")
     for name in ("validation", "tables"):
         part = parts.add_parser(name)
         detectors = sorted(VALIDATION_CONFIGURATIONS if name == "validation" else TABLE_COLUMNS)
@@ -1068,6 +1077,8 @@ def main() -> None:
         if name == "validation":
             part.add_argument("--fraction", type=float, default=0.3)
     args = parser.parse_args()
+    if args.part == "ensemble" and args.output is None:
+        args.output = "fit_speed_ensemble" + ("" if args.detector == "DLSGAN" else "_flow")
     if args.part in ("validation", "tables") and args.output is None:
         suffix = "" if args.detector == "DLSGAN" else "_" + args.detector.lower()
         args.output = f"fit_speed_{args.part}{suffix}"

@@ -89,10 +89,17 @@ def _other_detector(label: str, seed: int):
         # jointly; rank combination (the default).
         ensemble = BaggingDetector(DLSGANDetector(device="cpu"), n_estimators=5, random_state=seed)
         return ensemble, [("nlp", "DLSGAN x5 NLP"), ("reconstruction", "DLSGAN x5 Rec")]
+    if label == "Flowx5":
+        from skood import ApproximateMassFlowDetector, BaggingDetector
+
+        # Five flows with default settings, trained jointly, as DLSGANx5.
+        flow = ApproximateMassFlowDetector(device="cpu")
+        ensemble = BaggingDetector(flow, n_estimators=5, random_state=seed)
+        return ensemble, [("approximate_mass", "Flow x5 AM"), ("log_likelihood", "Flow x5 LL")]
     raise ValueError(f"unknown detector {label!r}")
 
 
-DETECTOR_CHOICES = [*GAN_VARIANTS, "Flow", "InvGAN", "AE", "DLSGANx5", "baselines"]
+DETECTOR_CHOICES = [*GAN_VARIANTS, "Flow", "InvGAN", "AE", "DLSGANx5", "Flowx5", "baselines"]
 _OTHER_COLUMNS = {
     "Flow AM": "Flow",
     "Flow LL": "Flow",
@@ -100,6 +107,8 @@ _OTHER_COLUMNS = {
     "skood AE": "AE",
     "DLSGAN x5 NLP": "DLSGANx5",
     "DLSGAN x5 Rec": "DLSGANx5",
+    "Flow x5 AM": "Flowx5",
+    "Flow x5 LL": "Flowx5",
 }
 
 
@@ -108,7 +117,8 @@ def _with_score_type(detector, score_type: str, X_train):
     so, with the combination's scales taken again from their training scores.
 
     ``score_type`` does not change how a member trains, so this scores as the ensemble that
-    fitting ``BaggingDetector(DLSGANDetector(score_type=...))`` with the same seeds gives.
+    fitting ``BaggingDetector(DLSGANDetector(score_type=...))`` (or a flow's) with the same
+    seeds gives.
     """
     if not hasattr(detector, "estimators_"):
         return detector.set_params(score_type=score_type)
@@ -349,6 +359,8 @@ def _win_summary(datasets: dict) -> list[str]:
         ("DLSGAN NLP", [*baselines, "MSEGAN NLP", "InfoGAN NLP", "DLSGAN Rec"]),
         ("DLSGAN x5 NLP", [*baselines, "DLSGAN NLP"]),
         ("DLSGAN x5 Rec", [*baselines, "DLSGAN Rec"]),
+        ("Flow LL", baselines),
+        ("Flow x5 LL", [*baselines, "Flow LL"]),
     ):
         found = []
         for baseline in others:

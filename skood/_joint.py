@@ -157,8 +157,12 @@ def train_nets_jointly(nets: Sequence[MultiModuleNet], inputs: Sequence[torch.Te
 
 def _check_no_gradient_callbacks(net: MultiModuleNet) -> None:
     # The stacked step updates stacked weights: callbacks on the members' gradients (clipping,
-    # say) would see none, so nets that have them train one by one.
+    # say) would see none, so nets that have them train one by one, unless the net class's
+    # stacked step does their work itself (joint_step_callbacks names those).
+    done_by_step = getattr(type(net), "joint_step_callbacks", ())
     for name, callback in net.callbacks_:
+        if name in done_by_step:
+            continue
         if type(callback).on_grad_computed is not Callback.on_grad_computed:
             raise TypeError(
                 f"Joint training cannot run the gradient callback {name!r} of "

@@ -40,6 +40,7 @@ __all__ = [
     "FiniteGradientNormClipping",
     "InMemoryBatches",
     "MultiModuleNet",
+    "clip_member_gradients",
 ]
 
 #: ``MultiModuleNet.loss_growth_limit`` of the nets whose ``train_loss`` cannot be negative.
@@ -189,12 +190,40 @@ class FiniteGradientNormClipping(GradientNormClipping):
             max_norm=self.gradient_clip_value,
             norm_type=self.gradient_clip_norm_type,
         )
-        if net is not None and net.defers_loss_checks():
-            net.defer_check("the parameter gradient norm", total)
-            return
-        norm = total.item()
-        if not math.isfinite(norm):
-            net.raise_divergence("the parameter gradient norm", norm)
+        if net is not None:
+            _check_gradient_norm(net, total)
+
+
+def _check_gradient_norm(net: MultiModuleNet, total: torch.Tensor) -> None:
+    if net.defers_loss_checks():
+        net.defer_check("the parameter gradient norm", total)
+        return
+    norm = total.item()
+    if not math.isfinite(norm):
+        net.raise_divergence("the parameter gradient norm", norm)
+
+
+def clip_member_gradients(
+    nets: Sequence[MultiModuleNet], callback_name: str, parameters: Sequence[torch.Tensor]
+) -> None:
+    """Clip each stacked member's slice of the gradients of ``parameters`` (leading member
+    axis) as its :class:`FiniteGradientNormClipping` callback ``callback_name`` clips a fit of
+    its own: the same norm over the member's whole gradient, the same checks, in its own net."""
+    callback = dict(nets[0].callbacks_)[callback_name]
+    if callback.gradient_clip_value is None:
+        return
+    norm_type = callback.gradient_clip_norm_type
+    gradients = [parameter.grad for parameter in parameters if parameter.grad is not None]
+    per_parameter = torch.stack(
+        [torch.linalg.vector_norm(gradient.flatten(1), norm_type, dim=1) for gradient in gradients]
+    )
+    totals = torch.linalg.vector_norm(per_parameter, norm_type, dim=0)
+    # torch.nn.utils.clip_grad_norm_'s coefficient, one per member.
+    coefficients = (callback.gradient_clip_value / (totals + 1e-6)).clamp(max=1.0)
+    for gradient in gradients:
+        gradient.mul_(coefficients.view(-1, *[1] * (gradient.dim() - 1)))
+    for net, total in zip(nets, totals, strict=True):
+        _check_gradient_norm(net, total)
 
 
 def _detached(value):

@@ -43,7 +43,8 @@ def encoder_loss_terms(
     log_variance: torch.Tensor | None,
     scale: torch.Tensor,
 ) -> torch.Tensor:
-    """The encoder loss of each variant per row and coordinate (the papers' definitions).
+    """The encoder loss of each variant per row and coordinate (the papers' definitions); the
+    loss of a step is their mean (per member in a stacked step).
 
     DLSGAN: squared error in the scaled latent space; MSEGAN: plain squared error; InfoGAN:
     Gaussian negative log-likelihood with a learned per-coordinate log-variance.
@@ -54,17 +55,6 @@ def encoder_loss_terms(
     if variant == "msegan":
         return error.pow(2)
     return log_variance + error.pow(2) / (log_variance.exp() + 1e-7)
-
-
-def encoder_loss(
-    variant: str,
-    latent: torch.Tensor,
-    predicted: torch.Tensor,
-    log_variance: torch.Tensor | None,
-    scale: torch.Tensor,
-) -> torch.Tensor:
-    """Batch mean of the encoder loss of each variant (see :func:`encoder_loss_terms`)."""
-    return encoder_loss_terms(variant, latent, predicted, log_variance, scale).mean()
 
 
 def _nsgan_terms(logits: torch.Tensor, real: bool) -> torch.Tensor:
@@ -87,6 +77,28 @@ def _optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> Non
 def _as_float32(outputs: tuple) -> tuple:
     # The critic's heads under autocast come out in bfloat16; losses are taken in float32.
     return tuple(None if output is None else output.float() for output in outputs)
+
+
+def _critic_outputs(generator, critic, x_real, scaled_latent, *, r1_step, autocast, r1_output=None):
+    """The critic's outputs on the real rows and on samples of ``scaled_latent`` (made without
+    the generator's graph), and on R1 steps the input gradient R1 penalises (else None).
+
+    ``r1_output`` maps the critic's logits on real rows to the per-row output R1 takes the
+    gradient of (default: the logits). Shared by the single and the stacked step, so that both
+    run the same operations in the same order.
+    """
+    if r1_step:
+        x_real = x_real.detach().requires_grad_(True)
+    gradient = None
+    with autocast():
+        with torch.no_grad():
+            x_fake = generator(scaled_latent)
+        logit_real, _, _ = critic(x_real)
+        logit_fake, predicted_fake, log_variance_fake = _as_float32(critic(x_fake))
+        if r1_step:
+            output = logit_real if r1_output is None else r1_output(logit_real)
+            (gradient,) = torch.autograd.grad(output.sum(), x_real, create_graph=True)
+    return logit_real, logit_fake, predicted_fake, log_variance_fake, gradient
 
 
 class _DLSGANNet(MultiModuleNet):
@@ -178,18 +190,19 @@ class _DLSGANNet(MultiModuleNet):
         # Lazy R1 (StyleGAN2): the penalty on every r1_interval-th step, weighted by the
         # interval so that its average weight stays lambda_r1.
         r1_step = self._is_r1_step()
-        if r1_step:
-            x_real = x_real.detach().requires_grad_(True)
-        with self.autocast():
-            with torch.no_grad():
-                x_fake = generator(latent * scale)
-            logit_real, _, _ = critic(x_real)
-            logit_fake, predicted_fake, log_variance_fake = _as_float32(critic(x_fake))
-            if r1_step:
-                r1_output = self._r1_output(logit_real, labels_real)
-                (gradient,) = torch.autograd.grad(r1_output.sum(), x_real, create_graph=True)
+        logit_real, logit_fake, predicted_fake, log_variance_fake, gradient = _critic_outputs(
+            generator,
+            critic,
+            x_real,
+            latent * scale,
+            r1_step=r1_step,
+            autocast=self.autocast,
+            r1_output=lambda logits: self._r1_output(logits, labels_real),
+        )
         logit_real = logit_real.float()
-        enc_loss = encoder_loss(self.variant, latent, predicted_fake, log_variance_fake, scale)
+        enc_loss = encoder_loss_terms(
+            self.variant, latent, predicted_fake, log_variance_fake, scale
+        ).mean()
         critic_loss = (
             self._adversarial_loss(logit_real, labels_real, real=True)
             + self._adversarial_loss(logit_fake, labels_fake, real=False)
@@ -209,7 +222,9 @@ class _DLSGANNet(MultiModuleNet):
                 logit_g, predicted_g, log_variance_g = _as_float32(
                     critic(generator(latent_g * scale))
                 )
-            enc_loss_g = encoder_loss(self.variant, latent_g, predicted_g, log_variance_g, scale)
+            enc_loss_g = encoder_loss_terms(
+                self.variant, latent_g, predicted_g, log_variance_g, scale
+            ).mean()
             generator_loss = (
                 self._adversarial_loss(logit_g, labels_g, real=True) + self.lambda_enc * enc_loss_g
             )
@@ -256,15 +271,9 @@ class _DLSGANNet(MultiModuleNet):
 
         latent = torch.stack([net.randn(n_rows, latent_dim) for net in nets])
         r1_step = lead._is_r1_step()
-        if r1_step:
-            x_real = x_real.detach().requires_grad_(True)
-        with lead.autocast():
-            with torch.no_grad():
-                x_fake = generator(latent * scale)
-            logit_real, _, _ = critic(x_real)
-            logit_fake, predicted_fake, log_variance_fake = _as_float32(critic(x_fake))
-            if r1_step:
-                (gradient,) = torch.autograd.grad(logit_real.sum(), x_real, create_graph=True)
+        logit_real, logit_fake, predicted_fake, log_variance_fake, gradient = _critic_outputs(
+            generator, critic, x_real, latent * scale, r1_step=r1_step, autocast=lead.autocast
+        )
         enc_loss = _member_means(
             encoder_loss_terms(lead.variant, latent, predicted_fake, log_variance_fake, scale)
         )

@@ -95,7 +95,7 @@ class BaggingDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator):
     joint_training : bool or "auto", default="auto"
         Train the members in one training, their networks stacked so that each step updates
         every member in one batched pass (see Notes). ``"auto"``: where the estimator allows
-        it (skood's DLSGAN, MSEGAN and InfoGAN on tables); ``True`` requires it; ``False``
+        it (skood's DLSGAN, MSEGAN, InfoGAN and flow on tables); ``True`` requires it; ``False``
         fits the members one by one (or in parallel, ``n_jobs``).
     random_state : int, RandomState instance or None, default=None
         Draws one seed per member (its ``random_state`` and its rows and features); the global
@@ -338,8 +338,8 @@ class BaggingDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator):
         if self.joint_training is True and not possible:
             raise ValueError(
                 f"joint_training=True, but {type(template).__name__} cannot train its members "
-                "jointly: that needs a skood detector whose networks stack (DLSGANDetector on "
-                "tables) and n_estimators > 1. Set joint_training='auto' or False."
+                "jointly: that needs a skood detector whose networks stack (DLSGANDetector or "
+                "ApproximateMassFlowDetector on tables) and n_estimators > 1. Set joint_training='auto' or False."
             )
         return possible
 

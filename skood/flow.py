@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._docstrings import fill_doc
-from ._training import FiniteGradientNormClipping, MultiModuleNet
+from ._training import FiniteGradientNormClipping, MultiModuleNet, clip_member_gradients
 from ._validation import ImageShape, IntegerWidths
 from .base import BaseDetector
 from .nn.realnvp import RealNVPImage, RealNVPTabular
@@ -50,7 +50,9 @@ def log_prob_and_gradient_norm(
     log_prob : callable
         Maps a batch ``x`` to per-sample log-likelihoods of shape ``(n,)``.
     x : torch.Tensor of shape (n, ...)
-        The batch, in the space the gradient is taken in.
+        The batch, in the space the gradient is taken in; or ``(k, n, D)``, the batches of
+        ``k`` stacked networks (:func:`skood.nn.stack_networks`), whose ``log_prob`` returns
+        ``(k, n)`` and whose reductions are then per member.
     reduction : {"sum", "mean"}, default="sum"
         ``"sum"`` gives ``||grad_x log p(x_b)||`` exactly; ``"mean"`` differentiates the batch
         mean, so each norm is that divided by ``n`` (the paper's batch-mean objective).
@@ -59,10 +61,10 @@ def log_prob_and_gradient_norm(
 
     Returns
     -------
-    log_likelihood : torch.Tensor of shape (n,)
+    log_likelihood : torch.Tensor of shape (n,) (or (k, n))
         ``log_prob(x)``, per sample; part of the graph of ``log_prob``, so it can be
         differentiated further.
-    gradient_norm : torch.Tensor of shape (n,)
+    gradient_norm : torch.Tensor of shape (n,) (or (k, n))
         Euclidean norm of each sample's input gradient, per sample (divided by ``n`` for
         ``reduction="mean"``).
     """
@@ -70,9 +72,10 @@ def log_prob_and_gradient_norm(
         raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}.")
     x = x.detach().requires_grad_(True)
     log_likelihood = log_prob(x)
-    total = log_likelihood.sum() if reduction == "sum" else log_likelihood.mean()
+    # Stacked members (x of shape (k, n, D), log_prob of shape (k, n)): each member's mean.
+    total = log_likelihood.sum() if reduction == "sum" else log_likelihood.mean(dim=-1).sum()
     (gradient,) = torch.autograd.grad(total, x, create_graph=create_graph)
-    return log_likelihood, gradient.flatten(1).norm(dim=1)
+    return log_likelihood, gradient.flatten(log_likelihood.dim()).norm(dim=-1)
 
 
 class _FlowNet(MultiModuleNet):
@@ -130,6 +133,52 @@ class _FlowNet(MultiModuleNet):
         loss.backward()
         self.record_losses({"train_loss": loss, **losses})
         return {"loss": loss, "y_pred": None}
+
+    # The stacked step clips each member's gradient as its clipping callback would.
+    joint_step_callbacks = ("gradient_clipping",)
+
+    @classmethod
+    def joint_train_step(
+        cls,
+        nets: list[_FlowNet],
+        networks: dict[str, torch.nn.Module],
+        optimizers: dict[str, torch.optim.Optimizer],
+        batches: tuple[torch.Tensor, ...],
+    ) -> list[dict]:
+        """:meth:`train_step_single` of every member of a stacked training (tables only).
+
+        The members' losses are their own batch means, summed before the backward pass; each
+        member's gradient is then clipped to its own norm (as ``FiniteGradientNormClipping``
+        does alone) before the stacked optimizer steps.
+        """
+        lead = nets[0]
+        flow, x = networks["module"], torch.stack(batches)
+        losses = {}
+        if lead.alpha > 0:
+            reduction = "mean" if lead.penalty == "batch_mean" else "sum"
+            log_likelihood, norms = log_prob_and_gradient_norm(
+                flow.log_prob, x, reduction=reduction, create_graph=True
+            )
+            nll = -log_likelihood.mean(dim=-1)
+            penalty = norms.mean(dim=-1)
+            loss = nll + lead.alpha * penalty
+            scale = x.shape[1] if reduction == "mean" else 1
+            losses["penalty"] = penalty
+            losses["gradient_norm"] = penalty.detach() * scale
+        else:
+            nll = -flow.log_prob(x).mean(dim=-1)
+            loss = nll
+        losses["nll"] = nll
+        optimizer = optimizers["optimizer"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        for index, net in enumerate(nets):
+            net.record_losses(
+                {"train_loss": loss[index], **{k: v[index] for k, v in losses.items()}}
+            )
+        clip_member_gradients(nets, "gradient_clipping", list(flow.parameters()))
+        optimizer.step()
+        return [{"loss": loss[index], "y_pred": None} for index in range(len(nets))]
 
 
 @fill_doc

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sklearn.ensemble import IsolationForest
 
 from skood import (
+    ApproximateMassFlowDetector,
     AutoencoderDetector,
     BaggingDetector,
     ConditionalDLSGAN,
@@ -25,8 +26,10 @@ from skood import (
 from skood._joint import can_fit_jointly, fit_jointly
 from skood._training import FiniteGradientNormClipping, MultiModuleNet
 from skood.dlsgan import _DLSGANNet
+from skood.flow import _FlowNet, log_prob_and_gradient_norm
 from skood.nn import MLP, StackedLinear, copy_stacked_into, stack_networks
 from skood.nn.conv import conv_networks
+from skood.nn.realnvp import RealNVPTabular
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -149,7 +152,9 @@ def test_members_of_one_configuration_only():
 def test_which_detectors_train_jointly():
     assert can_fit_jointly(DLSGANDetector())
     assert can_fit_jointly(DLSGANDetector(variant="infogan"))
+    assert can_fit_jointly(ApproximateMassFlowDetector())
     assert not can_fit_jointly(DLSGANDetector(input_shape=(1, 8, 8)))
+    assert not can_fit_jointly(ApproximateMassFlowDetector(input_shape=(1, 8, 8)))
     assert not can_fit_jointly(ConditionalDLSGAN())
     assert not can_fit_jointly(AutoencoderDetector())
     assert not can_fit_jointly(IsolationForest())
@@ -230,6 +235,151 @@ def test_gradient_callbacks_are_refused(monkeypatch):
         fit_jointly(members, [_data(), _data()])
 
 
+# ---------------------------------------------------------------- flows
+FLOW = {"n_couplings": 2, "hidden_dims": (16,), "max_epochs": 3, "device": "cpu"}
+
+
+def _flows_alone_and_joint(params, datasets, seeds):
+    alone = [
+        ApproximateMassFlowDetector(random_state=seed, **params).fit(X)
+        for seed, X in zip(seeds, datasets, strict=True)
+    ]
+    joint = [ApproximateMassFlowDetector(random_state=seed, **params) for seed in seeds]
+    fit_jointly(joint, datasets)
+    return alone, joint
+
+
+def _assert_same_flow_fit(alone, joint, X):
+    for score_type in ("approximate_mass", "log_likelihood"):
+        for detector in (alone, joint):
+            detector.set_params(score_type=score_type)
+        np.testing.assert_allclose(joint.score_samples(X), alone.score_samples(X), **TOLERANCE)
+    assert joint.offset_ == pytest.approx(alone.offset_, rel=1e-4, abs=1e-4)
+    theirs = dict(joint.net_.module_.named_parameters())
+    for name, parameter in alone.net_.module_.named_parameters():
+        torch.testing.assert_close(theirs[name], parameter, **TOLERANCE)
+    assert len(joint.history_) == len(alone.history_)
+    keys = [key for key in alone.history_[-1] if key in ("train_loss", "nll", "penalty")]
+    for mine, theirs in zip(joint.history_, alone.history_, strict=True):
+        assert set(mine) == set(theirs)
+        for key in keys:
+            assert mine[key] == pytest.approx(theirs[key], rel=1e-4, abs=1e-5)
+    mine_state = joint.net_.optimizer_.state_dict()["state"]
+    theirs_state = alone.net_.optimizer_.state_dict()["state"]
+    assert mine_state.keys() == theirs_state.keys()
+    for index, state in theirs_state.items():
+        assert float(mine_state[index]["step"]) == float(state["step"])
+        torch.testing.assert_close(
+            mine_state[index]["exp_avg_sq"], state["exp_avg_sq"], rtol=1e-3, atol=1e-9
+        )
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"alpha": 0.0}, {"penalty": "per_sample"}, {"max_grad_norm": None}],
+    ids=["batch-mean-penalty", "vanilla", "per-sample-penalty", "no-clipping"],
+)
+def test_joint_flows_equal_flows_fitted_alone(settings):
+    X = _data()
+    alone, joint = _flows_alone_and_joint({**FLOW, **settings}, [X] * 3, [0, 1, 2])
+    for one, other in zip(alone, joint, strict=True):
+        _assert_same_flow_fit(one, other, X)
+    assert not np.allclose(joint[0].score_samples(X), joint[1].score_samples(X))
+
+
+def test_joint_flows_clip_each_members_gradient_as_alone():
+    # At a tiny max_grad_norm clipping sets the step size (Adam's eps then dominates), so a
+    # stacked step that skipped clipping, or clipped the members' joint norm, would differ.
+    datasets = [_data(seed=0), 10.0 * _data(seed=1)]  # members with gradients far apart
+    params = {**FLOW, "max_grad_norm": 1e-9, "weight_decay": 0.0}
+    alone, joint = _flows_alone_and_joint(params, datasets, [0, 1])
+    for one, other, X in zip(alone, joint, datasets, strict=True):
+        _assert_same_flow_fit(one, other, X)
+    unclipped = ApproximateMassFlowDetector(random_state=0, **{**params, "max_grad_norm": None})
+    unclipped.fit(datasets[0])
+    assert not np.allclose(
+        unclipped.score_samples(datasets[0]), joint[0].score_samples(datasets[0]), rtol=1e-3
+    )
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n_members=st.integers(2, 3),
+    n_rows=st.integers(4, 30),
+    n_features=st.integers(2, 5),
+    batch_size=st.integers(2, 16),
+    seed=st.integers(0, 2**16),
+)
+def test_joint_flow_training_property(n_members, n_rows, n_features, batch_size, seed):
+    rng = np.random.RandomState(seed)
+    datasets = [rng.normal(size=(n_rows, n_features)) for _ in range(n_members)]
+    params = {**FLOW, "max_epochs": 2, "batch_size": batch_size}
+    seeds = [seed + member for member in range(n_members)]
+    alone, joint = _flows_alone_and_joint(params, datasets, seeds)
+    for one, other, X in zip(alone, joint, datasets, strict=True):
+        _assert_same_flow_fit(one, other, X)
+
+
+def test_one_stacked_flow_step_per_batch(monkeypatch):
+    calls = []
+    step = _FlowNet.joint_train_step.__func__
+
+    def counted(cls, nets, *args):
+        calls.append(len(nets))
+        return step(cls, nets, *args)
+
+    monkeypatch.setattr(_FlowNet, "joint_train_step", classmethod(counted))
+    members = [
+        ApproximateMassFlowDetector(random_state=seed, **{**FLOW, "batch_size": 10})
+        for seed in range(4)
+    ]
+    fit_jointly(members, [_data(n_rows=40)] * 4)
+    assert calls == [4] * 12  # 3 epochs of 4 batches
+
+
+@pytest.mark.parametrize("deferred", [False, True])
+def test_flow_divergence_ends_as_for_the_member_alone(deferred, monkeypatch):
+    monkeypatch.setattr(MultiModuleNet, "deferred_loss_checks", deferred)
+    X = _data()
+    params = {**FLOW, "lr": 1e8, "max_grad_norm": None}
+    alone = _divergence_outcome(
+        lambda: ApproximateMassFlowDetector(random_state=0, **params).fit(X)
+    )
+    members = [ApproximateMassFlowDetector(random_state=0, **params) for _ in range(2)]
+    joint = _divergence_outcome(lambda: fit_jointly(members, [X, X]))
+    assert joint == alone
+    assert joint[0] == "error"
+    assert not any(hasattr(member, "net_") for member in members)
+
+
+def test_stacked_realnvp_runs_each_member_on_its_own_slice():
+    members = [
+        RealNVPTabular(
+            3, n_couplings=3, hidden_dims=(8,), generator=torch.Generator().manual_seed(m)
+        )
+        for m in range(3)
+    ]
+    with torch.no_grad():  # away from the identity that zero output layers start at
+        for member in members:
+            for parameter in member.parameters():
+                parameter.add_(0.1 * torch.randn_like(parameter))
+    stacked = stack_networks(members)
+    assert stacked.couplings[0].scale.shape == (3, 1, 3)
+    x = torch.randn(3, 7, 3)
+    z, log_det = stacked(x)
+    log_likelihood, norms = log_prob_and_gradient_norm(stacked.log_prob, x, reduction="mean")
+    for index, member in enumerate(members):
+        z_alone, log_det_alone = member(x[index])
+        torch.testing.assert_close(z[index], z_alone)
+        torch.testing.assert_close(log_det[index], log_det_alone)
+        torch.testing.assert_close(stacked.inverse(z)[index], member.inverse(z_alone))
+        alone_ll, alone_norms = log_prob_and_gradient_norm(
+            member.log_prob, x[index], reduction="mean"
+        )
+        torch.testing.assert_close(log_likelihood[index], alone_ll)
+        torch.testing.assert_close(norms[index], alone_norms)
+
+
 # ---------------------------------------------------------------- the ensemble
 def test_bagging_trains_dlsgan_members_jointly_and_others_alone():
     X = _data(n_rows=150)
@@ -245,6 +395,18 @@ def test_bagging_trains_dlsgan_members_jointly_and_others_alone():
         _assert_same_fit(other, one, X[:, :3])
     forest = BaggingDetector(IsolationForest(n_estimators=5), random_state=0).fit(X)
     assert not forest.joint_training_
+
+
+def test_bagging_trains_flow_members_jointly():
+    X = _data(n_rows=150)
+    params = {"n_estimators": 3, "max_samples": 0.8, "random_state": 0}
+    flow = ApproximateMassFlowDetector(**{**FLOW, "max_epochs": 2})
+    joint = BaggingDetector(flow, **params).fit(X)
+    alone = BaggingDetector(flow, joint_training=False, **params).fit(X)
+    assert joint.joint_training_ and not alone.joint_training_
+    np.testing.assert_allclose(joint.score_samples(X), alone.score_samples(X), atol=1e-3)
+    for one, other in zip(joint.estimators_, alone.estimators_, strict=True):
+        _assert_same_flow_fit(other, one, X)
 
 
 def test_bagging_joint_training_true_needs_a_detector_that_stacks():

@@ -11,22 +11,24 @@ __all__ = ["diagonal_normal_log_prob", "standard_normal_log_prob"]
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
+def standard_normal_log_prob(z: torch.Tensor, *, batch_dims: int = 1) -> torch.Tensor:
     """Compute the standard normal log-density ``log N(z; 0, I)`` of each row of ``z``.
 
     Parameters
     ----------
     z : torch.Tensor of shape (n, ...)
-        A batch of points; every dimension after the first is flattened into one vector of
-        ``D`` values per row.
+        A batch of points; every dimension after the first ``batch_dims`` is flattened into
+        one vector of ``D`` values per row.
+    batch_dims : int, default=1
+        How many leading dimensions index rows (2 for stacked networks' ``(k, n, D)``).
 
     Returns
     -------
-    log_prob : torch.Tensor of shape (n,)
+    log_prob : torch.Tensor of shape z.shape[:batch_dims]
         ``-0.5 * (||z_b||^2 + D log(2 pi))`` for each row ``b``.
     """
-    flat = z.flatten(1)
-    return -0.5 * (flat.pow(2).sum(dim=1) + flat.shape[1] * _LOG_2PI)
+    flat = z.flatten(batch_dims)
+    return -0.5 * (flat.pow(2).sum(dim=-1) + flat.shape[-1] * _LOG_2PI)
 
 
 def diagonal_normal_log_prob(

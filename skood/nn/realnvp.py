@@ -59,16 +59,32 @@ class AffineCoupling(nn.Module):
         ``(1, D)`` for vectors, ``(1, 1, H, W)`` or ``(1, C, 1, 1)`` for images.
     scale_shape : tuple of int
         Shape of ``w``, broadcastable to ``x`` (``(1, D)`` or ``(1, C, 1, 1)``).
+
+    Notes
+    -----
+    The layer also runs on inputs with leading axes before the batch (the members of
+    :func:`~skood.nn.stack_networks`, whose ``w`` and ``b`` gain the same axis): it splits and
+    sums over the trailing feature (or channel, height, width) axes only.
     """
+
+    # Parameters that :func:`skood.nn.stack_networks` may stack along a new leading axis: they
+    # broadcast against inputs with one too.
+    stackable_parameters = ("scale",)
 
     def __init__(self, network: nn.Module, mask: torch.Tensor, scale_shape: Sequence[int]) -> None:
         super().__init__()
         self.network = network
         self.register_buffer("mask", mask.float())
         self.scale = nn.Parameter(torch.ones(tuple(scale_shape)))
+        # The axis of features (tables) or channels (images), counted from the end.
+        self.channel_axis = 1 - len(scale_shape)
+
+    def _channels(self) -> int:
+        # Layers pickled before channel_axis existed ran on (n, ...) inputs only.
+        return getattr(self, "channel_axis", 1)
 
     def _scale_and_shift(self, x_id: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        s_raw, t = self.network(x_id).chunk(2, dim=1)
+        s_raw, t = self.network(x_id).chunk(2, dim=self._channels())
         free = 1.0 - self.mask
         return self.scale * torch.tanh(s_raw) * free, t * free
 
@@ -76,7 +92,7 @@ class AffineCoupling(nn.Module):
         x_id = x * self.mask
         s, t = self._scale_and_shift(x_id)
         y = x_id + (1.0 - self.mask) * (x + t) * torch.exp(s)
-        return y, s.flatten(1).sum(dim=1)
+        return y, s.flatten(self._channels()).sum(dim=-1)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         y_id = y * self.mask
@@ -90,7 +106,7 @@ class _Flow(nn.Module):
     def log_prob(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
         """Exact ``log p(x) = log N(z; 0, I) + log|det dz/dx|`` per sample, shape ``(n,)``."""
         z, log_det = self(x, **kwargs)
-        return standard_normal_log_prob(z) + log_det
+        return standard_normal_log_prob(z, batch_dims=log_det.dim()) + log_det
 
 
 # ----------------------------------------------------------------------------- tabular
@@ -187,7 +203,7 @@ class RealNVPTabular(_Flow):
         log_det : torch.Tensor of shape (n,)
             ``log|det dz/dx|`` per sample, summed over the coupling layers.
         """
-        log_det = x.new_zeros(x.shape[0])
+        log_det = x.new_zeros(x.shape[:-1])
         for coupling in self.couplings:
             x, step = coupling(x)
             log_det = log_det + step

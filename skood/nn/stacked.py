@@ -104,8 +104,11 @@ def stack_networks(networks: Sequence[nn.Module]) -> nn.Module:
     :class:`~skood.nn.EqualizedLinear`) becomes a :class:`StackedLinear` of the members'
     layers and every buffer the stack of the members' buffers, so that the network's own
     ``forward`` (and its other methods) run on tensors with a leading member axis as long as
-    they act on the last axes only (``ScaledLatentGenerator``, ``DiscriminatorEncoder`` and
-    the MLPs do).
+    they act on the last axes only (``ScaledLatentGenerator``, ``DiscriminatorEncoder``, the
+    MLPs and :class:`~skood.nn.realnvp.RealNVPTabular` do). A module's own parameters stack
+    too where its class names them in ``stackable_parameters`` (parameters that broadcast
+    against inputs with a leading member axis, such as the ``(1, D)`` log-scale multipliers of
+    :class:`~skood.nn.realnvp.AffineCoupling`).
 
     Parameters
     ----------
@@ -120,8 +123,8 @@ def stack_networks(networks: Sequence[nn.Module]) -> nn.Module:
     Raises
     ------
     TypeError
-        If a layer with parameters is not a linear layer (convolutions, normalisation): such
-        networks do not stack.
+        If a layer with parameters is neither a linear layer nor a module whose parameters
+        all stack (convolutions, normalisation): such networks do not stack.
     ValueError
         If the networks differ in structure.
 
@@ -151,11 +154,17 @@ def stack_networks(networks: Sequence[nn.Module]) -> nn.Module:
         if _is_linear(module):
             _replace(stacked, name, StackedLinear([modules[name] for modules in member_modules]))
             continue
-        if any(True for _ in module.parameters(recurse=False)):
+        own = [parameter_name for parameter_name, _ in module.named_parameters(recurse=False)]
+        stackable = getattr(type(module), "stackable_parameters", ())
+        if any(parameter_name not in stackable for parameter_name in own):
             raise TypeError(
                 f"stack_networks stacks linear layers only; {name or 'the network'} is a "
                 f"{type(module).__name__} with parameters."
             )
+        for parameter_name in own:
+            values = [modules[name].get_parameter(parameter_name) for modules in member_modules]
+            with torch.no_grad():
+                setattr(module, parameter_name, nn.Parameter(torch.stack(values).clone()))
         for buffer_name, _ in list(module.named_buffers(recurse=False)):
             values = [modules[name].get_buffer(buffer_name) for modules in member_modules]
             module.register_buffer(buffer_name, torch.stack(values).detach().clone())

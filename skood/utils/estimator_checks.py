@@ -331,6 +331,37 @@ def _tensors(value, seen: set) -> Iterator[torch.Tensor]:
         yield from _tensors(vars(value), seen)
 
 
+_CHECK_PARAMETERS = """
+
+    Parameters
+    ----------
+    %(check_name_detector)s
+    %(check_data)s
+    """
+
+
+def _detector_check(check=None, *, prepare: bool = True):
+    """Decorator of a check of ``(name, detector, X=None, y=None)``: its Parameters section,
+    and (``prepare``) an unfitted clone of the detector and the data it trains on.
+
+    With ``prepare``, the check is called with ``_unfitted(detector)`` and ``_data(...)``'s
+    ``X, y``; without, it gets its arguments as given and builds what it needs itself.
+    """
+    if check is None:
+        return functools.partial(_detector_check, prepare=prepare)
+
+    @functools.wraps(check)
+    def run(name, detector, X=None, y=None):
+        if prepare:
+            detector = _unfitted(detector)
+            X, y = _data(detector, X, y)
+        return check(name, detector, X, y)
+
+    del run.__wrapped__  # the signature shown is this one, with its defaults
+    run.__doc__ = check.__doc__.rstrip() + _CHECK_PARAMETERS
+    return fill_doc(run)
+
+
 # --------------------------------------------------------------------------- the checks
 @fill_doc
 def check_docstring_examples(name, detector):
@@ -346,15 +377,9 @@ def check_docstring_examples(name, detector):
     )
 
 
-@fill_doc
+@_detector_check(prepare=False)
 def check_not_fitted(name, detector, X=None, y=None):
-    """Before fit, every method that scores rows (or samples) raises NotFittedError.
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
+    """Before fit, every method that scores rows (or samples) raises NotFittedError."""
     detector = _unfitted(detector)
     X, _ = _data(detector, X, y)
     calls = {method: functools.partial(getattr(detector, method), X) for method in SCORING_METHODS}
@@ -368,7 +393,7 @@ def check_not_fitted(name, detector, X=None, y=None):
             call()
 
 
-@fill_doc
+@_detector_check(prepare=False)
 def check_outlier_orientation(name, detector, X=None, y=None):
     """``score_samples`` is higher = more normal: obvious outliers score below typical rows.
 
@@ -381,13 +406,7 @@ def check_outlier_orientation(name, detector, X=None, y=None):
 
     With given data ``X``, the outliers are the centre of ``X`` (supervised detectors) or its
     rows moved ten times as far from the centre (others; for images, clipped to the range of
-    ``X``).
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
+    ``X``)."""
     detector = _unfitted(detector)
     supervised = _is_supervised(detector)
     if X is None:
@@ -419,21 +438,13 @@ def check_outlier_orientation(name, detector, X=None, y=None):
     )
 
 
-@fill_doc
+@_detector_check
 def check_decision_function_and_predict(name, detector, X=None, y=None):
     """Float64 finite scores; ``offset_`` the percentile; decision and labels agree.
 
     ``decision_function == score_samples - offset_`` exactly, ``predict`` is -1 where that is
     negative and +1 elsewhere (the training rows get both), and float32 rows score in float64
-    as the same rows in float64.
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
-    detector = _unfitted(detector)
-    X, y = _data(detector, X, y)
+    as the same rows in float64."""
     fitted = _fitted(detector, X, y)
     scores = fitted.score_samples(X)
     assert isinstance(scores, np.ndarray) and scores.dtype == np.float64, (
@@ -473,17 +484,9 @@ def check_decision_function_and_predict(name, detector, X=None, y=None):
     )
 
 
-@fill_doc
+@_detector_check
 def check_fit_predict(name, detector, X=None, y=None):
-    """``fit_predict(X)`` equals ``fit(X).predict(X)``.
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
-    detector = _unfitted(detector)
-    X, y = _data(detector, X, y)
+    """``fit_predict(X)`` equals ``fit(X).predict(X)``."""
     candidate = clone(detector)
     labels = _fit_predict(candidate, X, y)
     _share_fit(detector, X, y, candidate)
@@ -492,18 +495,12 @@ def check_fit_predict(name, detector, X=None, y=None):
     )
 
 
-@fill_doc
+@_detector_check(prepare=False)
 def check_contamination(name, detector, X=None, y=None):
     """``contamination`` sets the fraction of training rows flagged.
 
     With 101 rows and contamination 0.25, ``offset_`` is the 26th lowest training score
-    itself: the 25 rows below it are -1, and that row (decision 0) is +1.
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
+    itself: the 25 rows below it are -1, and that row (decision 0) is +1."""
     detector = _unfitted(detector, contamination=0.25)
     X, y = _data(detector, X, y, n_samples=101)
     fitted = _fit(detector, X, y)
@@ -526,16 +523,10 @@ def check_contamination(name, detector, X=None, y=None):
         )
 
 
-@fill_doc
+@_detector_check(prepare=False)
 def check_feature_names(name, detector, X=None, y=None):
     """``n_features_in_`` always, ``feature_names_in_`` from a DataFrame, and the warnings
-    and errors of scikit-learn when names do not match.
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
+    and errors of scikit-learn when names do not match."""
     try:
         import pandas as pd
     except ImportError:
@@ -580,17 +571,9 @@ def check_feature_names(name, detector, X=None, y=None):
         named.predict(frame[columns[::-1]])
 
 
-@fill_doc
+@_detector_check
 def check_wrong_width_at_score_time(name, detector, X=None, y=None):
-    """Check that rows of the wrong width are a ValueError naming both feature counts.
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
-    detector = _unfitted(detector)
-    X, y = _data(detector, X, y)
+    """Check that rows of the wrong width are a ValueError naming both feature counts."""
     fitted = _fitted(detector, X, y)
     n_features = X.shape[1]
     methods = [*SCORING_METHODS, *(m for m in OPTIONAL_ROW_METHODS if hasattr(fitted, m))]
@@ -623,18 +606,10 @@ BAD_INPUTS = {
 }
 
 
-@fill_doc
+@_detector_check
 def check_bad_input_at_fit(name, detector, X=None, y=None):
     """Bad training rows (NaN, infinity, 1-D, empty, one row, strings, complex, sparse) are a
-    clear ValueError or TypeError, and the detector stays unfitted.
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
-    detector = _unfitted(detector)
-    X, y = _data(detector, X, y)
+    clear ValueError or TypeError, and the detector stays unfitted."""
     cases = {**BAD_INPUTS, "one-sample": (lambda X: X[:1], ValueError, "1 sample")}
     for case, (make_bad, error, match) in cases.items():
         bad = make_bad(X)
@@ -645,17 +620,9 @@ def check_bad_input_at_fit(name, detector, X=None, y=None):
         _assert_unfitted(candidate, X, f"{name}.fit on {case} rows")
 
 
-@fill_doc
+@_detector_check
 def check_bad_input_at_score_time(name, detector, X=None, y=None):
-    """Bad rows to score are the same clear errors; one good row scores as in a batch.
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
-    detector = _unfitted(detector)
-    X, y = _data(detector, X, y)
+    """Bad rows to score are the same clear errors; one good row scores as in a batch."""
     fitted = _fitted(detector, X, y)
     methods = [*SCORING_METHODS, *(m for m in OPTIONAL_ROW_METHODS if hasattr(fitted, m))]
     for case, (make_bad, error, match) in BAD_INPUTS.items():
@@ -671,17 +638,9 @@ def check_bad_input_at_score_time(name, detector, X=None, y=None):
     )
 
 
-@fill_doc
+@_detector_check
 def check_clone(name, detector, X=None, y=None):
-    """A clone of a fitted detector is unfitted, with the same parameters.
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
-    detector = _unfitted(detector)
-    X, y = _data(detector, X, y)
+    """A clone of a fitted detector is unfitted, with the same parameters."""
     fitted = _fitted(detector, X, y)
     copy_ = clone(fitted)
     _assert_same_params(
@@ -698,18 +657,10 @@ def check_clone(name, detector, X=None, y=None):
     check_is_fitted(fitted)
 
 
-@fill_doc
+@_detector_check
 def check_set_params(name, detector, X=None, y=None):
     """``set_params`` returns the detector, shows in ``get_params`` and leaves the fit alone
-    (only the scoring batch size changes, which must not change the scores).
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
-    detector = _unfitted(detector)
-    X, y = _data(detector, X, y)
+    (only the scoring batch size changes, which must not change the scores)."""
     fitted = copy.deepcopy(_fitted(detector, X, y))
     before = fitted.score_samples(X)
     offset = fitted.offset_
@@ -742,17 +693,9 @@ def check_set_params(name, detector, X=None, y=None):
     )
 
 
-@fill_doc
+@_detector_check
 def check_pickle_round_trip(name, detector, X=None, y=None):
-    """Pickle and joblib round trips give a detector that computes exactly the same.
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
-    detector = _unfitted(detector)
-    X, y = _data(detector, X, y)
+    """Pickle and joblib round trips give a detector that computes exactly the same."""
     fitted = _fitted(detector, X, y)
     expected = _outputs(fitted, X)
     _assert_same_outputs(pickle.loads(pickle.dumps(fitted)), expected, X, f"{name} pickled")
@@ -762,19 +705,13 @@ def check_pickle_round_trip(name, detector, X=None, y=None):
         _assert_same_outputs(joblib.load(path), expected, X, f"{name} through joblib")
 
 
-@fill_doc
+@_detector_check(prepare=False)
 def check_cuda_marked_model_loads_on_cpu(name, detector, X=None, y=None):
     """A model whose net says it is on CUDA unpickles on a CPU-only machine: it warns, and
     every tensor comes back on the CPU, scoring as before.
 
     Simulated where there is no GPU (``net_.device = "cuda"``, which a net fitted on a GPU
-    carries into its pickle); :func:`check_fitted_on_cuda_loads_on_cpu` runs where one is.
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
+    carries into its pickle); :func:`check_fitted_on_cuda_loads_on_cpu` runs where one is."""
     if torch.cuda.is_available():
         raise SkipTest("a GPU exists: check_fitted_on_cuda_loads_on_cpu runs instead")
     detector = _unfitted(detector)
@@ -814,15 +751,9 @@ np.testing.assert_allclose(scores, np.load(sys.argv[3]), rtol=1e-5)
 """
 
 
-@fill_doc
+@_detector_check(prepare=False)
 def check_fitted_on_cuda_loads_on_cpu(name, detector, X=None, y=None):
-    """A model fitted on a real GPU loads and scores in a process that has no CUDA.
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
+    """A model fitted on a real GPU loads and scores in a process that has no CUDA."""
     if not torch.cuda.is_available():
         raise SkipTest("needs a GPU to fit on CUDA")
     if "device" not in detector.get_params(deep=False):
@@ -854,17 +785,9 @@ def check_fitted_on_cuda_loads_on_cpu(name, detector, X=None, y=None):
     assert result.returncode == 0, f"{name} fitted on CUDA, loaded on CPU:\n{result.stderr}"
 
 
-@fill_doc
+@_detector_check
 def check_random_state(name, detector, X=None, y=None):
-    """The same ``random_state`` gives bit-identical fits; another one other scores.
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
-    detector = _unfitted(detector)
-    X, y = _data(detector, X, y)
+    """The same ``random_state`` gives bit-identical fits; another one other scores."""
     first = _fitted(detector, X, y)
     again = _fitted(detector, X, y, replica=1)
     _assert_equal(
@@ -908,17 +831,9 @@ def _same_state(first, second) -> bool:
     return first == second
 
 
-@fill_doc
+@_detector_check
 def check_global_random_state(name, detector, X=None, y=None):
-    """Fit and scoring leave the global random states (torch, NumPy, Python) alone.
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
-    detector = _unfitted(detector)
-    X, y = _data(detector, X, y)
+    """Fit and scoring leave the global random states (torch, NumPy, Python) alone."""
     before = _global_random_states()
     fitted = _fit(clone(detector), X, y)
     fitted.score_samples(X)
@@ -933,18 +848,10 @@ def _missing_gpu() -> str:
     return f"cuda:{torch.cuda.device_count()}"
 
 
-@fill_doc
+@_detector_check
 def check_failed_fit_leaves_unfitted(name, detector, X=None, y=None):
     """A fit refused for a bad device or parameter leaves an unfitted detector unfitted, and
-    a refit refused for a bad device leaves the earlier fit whole.
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
-    detector = _unfitted(detector)
-    X, y = _data(detector, X, y)
+    a refit refused for a bad device leaves the earlier fit whole."""
     # A detector without a device of its own (an ensemble: its members have theirs) is refused
     # on a bad contamination alone.
     has_device = "device" in detector.get_params(deep=False)
@@ -978,20 +885,14 @@ def _huge_lr(detector):
     return detector.set_params(lr=HUGE_LR, **extra)
 
 
-@fill_doc
+@_detector_check(prepare=False)
 def check_divergence(name, detector, X=None, y=None):
     """A huge learning rate raises TrainingDivergedError naming lr and leaves the detector
     unfitted (also when it was fitted before, on other data), or warns (ConvergenceWarning)
     with finite scores; either way it says to lower lr.
 
     Trained on overlapping classes: on separable ones a classifier can reach zero loss in one
-    huge step.
-
-    Parameters
-    ----------
-    %(check_name_detector)s
-    %(check_data)s
-    """
+    huge step."""
     detector = _unfitted(detector)
     earlier = _data(detector, X, y)  # the data of the earlier fit, refitted below
     X, y = _data(detector, X, y, n_samples=120, n_features=6, shift=0.5)
