@@ -27,10 +27,10 @@ Each part writes its own result file:
     parts are never used; this is where the tabular defaults come from.
 ``ensemble``
     Five DLSGAN (or flow, ``--detector Flow``) members on tables of several shapes (from the
-    benchmark's sets): one member's fit, the five fitted one by one, and the five trained jointly (one stacked network,
-    ``BaggingDetector``'s default), alternating in one process of one thread; beside them the
-    largest score difference between the jointly trained members and the same members fitted
-    alone (float rounding only).
+    benchmark's sets): one member's fit, the five fitted one by one, and the five trained
+    jointly (one stacked network, ``BaggingDetector``'s default), alternating in one process
+    of one thread; beside them the largest score difference between the jointly trained
+    members and the same members fitted alone (float rounding only).
 ``tables``
     The tabular protocol of ``tabular.py`` (same sets, splits and seeds) with today's defaults
     of DLSGAN, the flow, InvGAN or the autoencoder (``--detector``),

@@ -19,6 +19,10 @@ Usage::
     python benchmarks/reproduce.py tabular --dataset adbench:Hepatitis --column InvGAN --seeds 0 1
     python benchmarks/reproduce.py tabular --dataset arrhythmia --column "DLSGAN NLP"
     python benchmarks/reproduce.py tabular --column InvGAN --max-rows 2000 --output reproduce_invgan
+    python benchmarks/reproduce.py tabular --column InvGAN --rerun-in tabular_a tabular_b
+
+The last form reruns nothing: it compares the file with the cells that ``tabular.py --add-to``
+runs wrote into copies of it (``tabular.py --merge`` then moves them in).
 """
 
 from __future__ import annotations
@@ -100,6 +104,40 @@ def check_cell(payload: dict, name: str, column: str, seeds: list[int], toleranc
     return lines, records
 
 
+def reruns_in_copies(payload: dict, column: str, stems: list[str], tolerance: float):
+    """Records as :func:`check_cell` makes, from reruns that ``tabular.py --add-to`` made in
+    copies of the result file (runs side by side): every cell of ``column`` that a copy's own
+    runs wrote, against the value the file recorded. Returns the records and those runs."""
+    known = len(payload["machine"].get("added", []))
+    records, runs = [], []
+    for stem in stems:
+        copy_ = json.loads((RESULTS / f"{stem}.json").read_text())
+        added = copy_["machine"].get("added", [])
+        runs += added[known:]
+        for name, result in copy_["datasets"].items():
+            where = result.get("recorded_by", {}).get(column, "")
+            if not where.startswith("added/") or int(where.partition("/")[2]) < known:
+                continue
+            recorded = payload["datasets"][name]["detectors"][column]["per_seed"]
+            rerun = result["detectors"][column]["per_seed"]
+            seeds = result.get("seeds") or tabular.evaluated_seeds(name, result["n_seeds"])
+            for index, seed in enumerate(seeds):
+                before = {metric: recorded[metric][index] for metric in METRICS}
+                after = {metric: rerun[metric][index] for metric in METRICS}
+                table = compare(before, after, tolerance)
+                records.append(
+                    {
+                        "dataset": name,
+                        "column": column,
+                        "seed": seed,
+                        "recorded": before,
+                        "rerun": after,
+                        "reproduced": not any(line.endswith("DIFFERS") for line in table),
+                    }
+                )
+    return records, runs
+
+
 def _report(payload: dict, stem: str, records: list[dict], info: dict) -> str:
     lines = [f"# Reproduction check of {stem}.json", "", machine_markdown(info), ""]
     lines += ["| dataset | column | seed | recorded ROC AUC | rerun ROC AUC | reproduced |"]
@@ -128,9 +166,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rows", type=int, default=None, help="skip larger sets")
     parser.add_argument("--tolerance", type=float, default=1e-9)
     parser.add_argument("--output", default=None, help="write the comparison to results/STEM")
+    parser.add_argument(
+        "--rerun-in", nargs="+", default=None, metavar="STEM",
+        help="rerun nothing: compare with the cells tabular.py --add-to rewrote in these copies",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     payload = json.loads((RESULTS / f"{args.stem}.json").read_text())
+    if args.rerun_in:
+        records, runs = reruns_in_copies(payload, args.column, args.rerun_in, args.tolerance)
+        for record in records:
+            print(f"{record['dataset']} seed {record['seed']}: recorded "
+                  f"{record['recorded']['roc_auc']:.6f}, rerun {record['rerun']['roc_auc']:.6f}"
+                  f"{'' if record['reproduced'] else '  DIFFERS'}")  # fmt: skip
+        if args.output and runs:
+            report = {"machine": runs[0], "runs": runs, "stem": args.stem}
+            text = _report(payload, args.stem, records, runs[0])
+            commands = "".join(f"- `{run['command']}`\n" for run in runs)
+            text += f"\nReruns made by (copies of the file, side by side):\n\n{commands}"
+            write_results(args.output, {**report, "cells": records}, text)
+        return int(not all(record["reproduced"] for record in records))
     datasets = payload["datasets"]
     names = [n if ":" in n else f"odds:{n}" for n in (args.dataset or list(datasets))]
     for name in names:

@@ -17,6 +17,10 @@ Usage::
     python benchmarks/tabular.py                      # every set up to --max-rows, 10 seeds
     python benchmarks/tabular.py --datasets arrhythmia --seeds 3
     python benchmarks/tabular.py --add-to tabular --detectors Flow InvGAN --seeds 10
+
+Two ``--add-to`` runs side by side each work on a copy of the result file (``cp
+results/tabular.json results/tabular_a.json``, then ``--add-to tabular_a``); ``--merge tabular
+--merge-from tabular_a tabular_b`` moves what they added back into it.
 """
 
 from __future__ import annotations
@@ -422,6 +426,39 @@ def add_to(args) -> None:
         print(f"{name} ({time.perf_counter() - start:.0f} s): {line}", flush=True)
 
 
+def merge(args) -> None:
+    """Move the columns that ``--add-to`` runs wrote into copies of a result file (runs side
+    by side, one copy each) into the file itself, with the run that made each.
+
+    Only what each copy's own runs added is taken (its ``recorded_by`` entries pointing at
+    runs the file does not have); the run's ``machine`` entry comes along, so every column
+    still names its commit, command and machine.
+    """
+    path = RESULTS / f"{args.merge}.json"
+    payload = json.loads(path.read_text())
+    known = len(payload["machine"].get("added", []))
+    for stem in args.merge_from:
+        copy_ = json.loads((RESULTS / f"{stem}.json").read_text())
+        runs = copy_["machine"].get("added", [])
+        new_runs = {}  # index in the copy -> index in the file
+        for index in range(known, len(runs)):
+            payload["machine"].setdefault("added", []).append(runs[index])
+            new_runs[index] = len(payload["machine"]["added"]) - 1
+        moved = []
+        for name, result in copy_["datasets"].items():
+            for column, where in result.get("recorded_by", {}).items():
+                run = int(where.partition("/")[2]) if where.startswith("added/") else None
+                if run not in new_runs:
+                    continue
+                target = payload["datasets"][name]
+                target["detectors"][column] = result["detectors"][column]
+                target.setdefault("recorded_by", {})[column] = f"added/{new_runs[run]}"
+                moved.append(f"{name} {column}")
+        print(f"{stem}: {len(moved)} cells moved in: {', '.join(moved) or 'none'}")
+    write_json(args.merge, payload)
+    write_markdown(args.merge, markdown(payload))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="*", help="e.g. arrhythmia odds:wbc adbench:yeast")
@@ -455,7 +492,17 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="override a DLSGANDetector parameter (all variants)",
     )
+    parser.add_argument(
+        "--merge", default=None, metavar="STEM",
+        help="move into this result file the columns --add-to runs added to copies of it",
+    )  # fmt: skip
+    parser.add_argument(
+        "--merge-from", nargs="+", default=[], metavar="STEM", help="the copies, for --merge"
+    )
     args = parser.parse_args()
+    if args.merge:
+        merge(args)
+        return
     gan_params = {}
     for item in args.gan_param:
         key, _, value = item.partition("=")
