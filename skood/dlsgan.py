@@ -79,6 +79,13 @@ def _as_float32(outputs: tuple) -> tuple:
     return tuple(None if output is None else output.float() for output in outputs)
 
 
+def _critic_on_samples(generator, critic, scaled_latent, autocast) -> tuple:
+    """The critic's outputs on samples of ``scaled_latent``, through the generator's graph
+    (the generator's update), in float32."""
+    with autocast():
+        return _as_float32(critic(generator(scaled_latent)))
+
+
 def _critic_outputs(generator, critic, x_real, scaled_latent, *, r1_step, autocast, r1_output=None):
     """The critic's outputs on the real rows and on samples of ``scaled_latent`` (made without
     the generator's graph), and on R1 steps the input gradient R1 penalises (else None).
@@ -218,10 +225,9 @@ class _DLSGANNet(MultiModuleNet):
         labels_g = self._pseudo_labels(latent_g * scale)
         critic.requires_grad_(False)
         try:
-            with self.autocast():
-                logit_g, predicted_g, log_variance_g = _as_float32(
-                    critic(generator(latent_g * scale))
-                )
+            logit_g, predicted_g, log_variance_g = _critic_on_samples(
+                generator, critic, latent_g * scale, self.autocast
+            )
             enc_loss_g = encoder_loss_terms(
                 self.variant, latent_g, predicted_g, log_variance_g, scale
             ).mean()
@@ -290,10 +296,9 @@ class _DLSGANNet(MultiModuleNet):
         latent_g = torch.stack([net.randn(n_rows, latent_dim) for net in nets])
         critic.requires_grad_(False)
         try:
-            with lead.autocast():
-                logit_g, predicted_g, log_variance_g = _as_float32(
-                    critic(generator(latent_g * scale))
-                )
+            logit_g, predicted_g, log_variance_g = _critic_on_samples(
+                generator, critic, latent_g * scale, lead.autocast
+            )
             enc_loss_g = _member_means(
                 encoder_loss_terms(lead.variant, latent_g, predicted_g, log_variance_g, scale)
             )

@@ -339,7 +339,8 @@ class BaggingDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator):
             raise ValueError(
                 f"joint_training=True, but {type(template).__name__} cannot train its members "
                 "jointly: that needs a skood detector whose networks stack (DLSGANDetector or "
-                "ApproximateMassFlowDetector on tables) and n_estimators > 1. Set joint_training='auto' or False."
+                "ApproximateMassFlowDetector on tables) and n_estimators > 1. Set "
+                "joint_training='auto' or False."
             )
         return possible
 
