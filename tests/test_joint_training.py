@@ -42,12 +42,12 @@ def _data(n_rows=120, n_features=4, seed=0):
     return np.random.RandomState(seed).normal(size=(n_rows, n_features))
 
 
-def _alone_and_joint(params, datasets, seeds):
+def _alone_and_joint(params, datasets, seeds, detector_class=DLSGANDetector):
     alone = [
-        DLSGANDetector(random_state=seed, **params).fit(X)
+        detector_class(random_state=seed, **params).fit(X)
         for seed, X in zip(seeds, datasets, strict=True)
     ]
-    joint = [DLSGANDetector(random_state=seed, **params) for seed in seeds]
+    joint = [detector_class(random_state=seed, **params) for seed in seeds]
     fit_jointly(joint, datasets)
     return alone, joint
 
@@ -240,13 +240,7 @@ FLOW = {"n_couplings": 2, "hidden_dims": (16,), "max_epochs": 3, "device": "cpu"
 
 
 def _flows_alone_and_joint(params, datasets, seeds):
-    alone = [
-        ApproximateMassFlowDetector(random_state=seed, **params).fit(X)
-        for seed, X in zip(seeds, datasets, strict=True)
-    ]
-    joint = [ApproximateMassFlowDetector(random_state=seed, **params) for seed in seeds]
-    fit_jointly(joint, datasets)
-    return alone, joint
+    return _alone_and_joint(params, datasets, seeds, ApproximateMassFlowDetector)
 
 
 def _assert_same_flow_fit(alone, joint, X):
