@@ -122,20 +122,22 @@ def test_warm_start_after_joint_training_continues_as_after_a_fit_alone():
         assert len(other.history_) == 4
 
 
-def test_one_stacked_step_per_batch_for_all_members(monkeypatch):
+@pytest.mark.parametrize("kind", ["dlsgan", "flow"])
+def test_one_stacked_step_per_batch_for_all_members(kind, monkeypatch):
+    net_class, detector_class, params = {
+        "dlsgan": (_DLSGANNet, DLSGANDetector, {**TINY, "max_epochs": 2}),
+        "flow": (_FlowNet, ApproximateMassFlowDetector, {**FLOW, "max_epochs": 2}),
+    }[kind]
     calls = []
-    step = _DLSGANNet.joint_train_step.__func__
+    step = net_class.joint_train_step.__func__
 
     def counted(cls, nets, *args):
         calls.append(len(nets))
         return step(cls, nets, *args)
 
-    monkeypatch.setattr(_DLSGANNet, "joint_train_step", classmethod(counted))
-    X = _data(n_rows=40)
-    members = [
-        DLSGANDetector(random_state=seed, max_epochs=2, batch_size=10, **TINY) for seed in range(5)
-    ]
-    fit_jointly(members, [X] * 5)
+    monkeypatch.setattr(net_class, "joint_train_step", classmethod(counted))
+    members = [detector_class(random_state=seed, batch_size=10, **params) for seed in range(5)]
+    fit_jointly(members, [_data(n_rows=40)] * 5)
     assert calls == [5] * 8  # 2 epochs of 4 batches, one step each for all five members
 
 
@@ -312,23 +314,6 @@ def test_joint_flow_training_property(n_members, n_rows, n_features, batch_size,
     alone, joint = _flows_alone_and_joint(params, datasets, seeds)
     for one, other, X in zip(alone, joint, datasets, strict=True):
         _assert_same_flow_fit(one, other, X)
-
-
-def test_one_stacked_flow_step_per_batch(monkeypatch):
-    calls = []
-    step = _FlowNet.joint_train_step.__func__
-
-    def counted(cls, nets, *args):
-        calls.append(len(nets))
-        return step(cls, nets, *args)
-
-    monkeypatch.setattr(_FlowNet, "joint_train_step", classmethod(counted))
-    members = [
-        ApproximateMassFlowDetector(random_state=seed, **{**FLOW, "batch_size": 10})
-        for seed in range(4)
-    ]
-    fit_jointly(members, [_data(n_rows=40)] * 4)
-    assert calls == [4] * 12  # 3 epochs of 4 batches
 
 
 @pytest.mark.parametrize("deferred", [False, True])
