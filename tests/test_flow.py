@@ -56,7 +56,7 @@ def blobs():
 
 @pytest.fixture(scope="module")
 def fitted(blobs):
-    return ApproximateMassFlowDetector(**TINY).fit(blobs)
+    return ApproximateMassFlowDetector(score_type="approximate_mass", **TINY).fit(blobs)
 
 
 def _perturbed(flow, seed=0, size=0.3):
@@ -220,6 +220,20 @@ def test_offset_belongs_to_the_fitted_score_type(fitted, blobs):
     assert np.mean(refit.predict(blobs) == -1) == pytest.approx(0.1, abs=0.01)
 
 
+def test_auto_scores_tables_by_log_likelihood_and_images_by_approximate_mass(fitted, blobs, images):
+    auto = ApproximateMassFlowDetector(**TINY).fit(blobs)
+    assert auto.score_type == "auto"
+    likelihood = clone(auto).set_params(score_type="log_likelihood").fit(blobs)
+    np.testing.assert_array_equal(auto.score_samples(blobs), likelihood.score_samples(blobs))
+    assert auto.offset_ == likelihood.offset_
+    assert not np.allclose(auto.score_samples(blobs), fitted.score_samples(blobs))
+    image_auto = ApproximateMassFlowDetector(**TINY_IMAGE).fit(images)
+    image_mass = clone(image_auto).set_params(score_type="approximate_mass").fit(images)
+    np.testing.assert_array_equal(
+        image_auto.score_samples(images), image_mass.score_samples(images)
+    )
+
+
 def test_approximate_mass_is_the_input_gradient_norm(fitted, blobs):
     flow = _float64_flow(fitted)
     standardized = torch.from_numpy((blobs - fitted.input_mean_) / fitted.input_scale_)
@@ -308,6 +322,7 @@ def test_penalty_lowers_the_training_gradient_norm():
     rng = np.random.RandomState(0)
     X = rng.standard_t(3, size=(400, 4))
     params = {**TINY, "max_epochs": 8, "hidden_dims": (32,), "penalty": "per_sample"}
+    params["score_type"] = "approximate_mass"
     vanilla = ApproximateMassFlowDetector(**{**params, "alpha": 0.0}).fit(X)
     penalised = ApproximateMassFlowDetector(**{**params, "alpha": 1.0}).fit(X)
     assert np.mean(-penalised.score_samples(X)) < np.mean(-vanilla.score_samples(X))
