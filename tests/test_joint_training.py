@@ -24,7 +24,7 @@ from skood import (
     TrainingDivergedError,
 )
 from skood._joint import can_fit_jointly, fit_jointly
-from skood._training import FiniteGradientNormClipping, MultiModuleNet
+from skood._training import FiniteGradientNormClipping, MultiModuleNet, clip_member_gradients
 from skood.dlsgan import _DLSGANNet
 from skood.flow import _FlowNet, log_prob_and_gradient_norm
 from skood.nn import MLP, StackedLinear, copy_stacked_into, stack_networks
@@ -316,11 +316,12 @@ def test_joint_flow_training_property(n_members, n_rows, n_features, batch_size,
         _assert_same_flow_fit(one, other, X)
 
 
+@pytest.mark.parametrize("max_grad_norm", [None, 100.0])
 @pytest.mark.parametrize("deferred", [False, True])
-def test_flow_divergence_ends_as_for_the_member_alone(deferred, monkeypatch):
+def test_flow_divergence_ends_as_for_the_member_alone(deferred, max_grad_norm, monkeypatch):
     monkeypatch.setattr(MultiModuleNet, "deferred_loss_checks", deferred)
     X = _data()
-    params = {**FLOW, "lr": 1e8, "max_grad_norm": None}
+    params = {**FLOW, "lr": 1e8, "max_grad_norm": max_grad_norm}
     alone = _divergence_outcome(
         lambda: ApproximateMassFlowDetector(random_state=0, **params).fit(X)
     )
@@ -329,6 +330,51 @@ def test_flow_divergence_ends_as_for_the_member_alone(deferred, monkeypatch):
     assert joint == alone
     assert joint[0] == "error"
     assert not any(hasattr(member, "net_") for member in members)
+
+
+def _fitted_flow_nets(n_members, **params):
+    members = [
+        ApproximateMassFlowDetector(random_state=seed, **{**FLOW, "max_epochs": 1, **params})
+        for seed in range(n_members)
+    ]
+    for member in members:
+        member.fit(_data())
+    return [member.net_ for member in members]
+
+
+def test_clip_member_gradients_clips_each_member_as_torch_clips_it_alone():
+    nets = _fitted_flow_nets(3, max_grad_norm=0.5)
+    stacked = stack_networks([net.module_ for net in nets])
+    parameters = list(stacked.parameters())
+    generator = torch.Generator().manual_seed(0)
+    for parameter in parameters:
+        parameter.grad = torch.randn(parameter.shape, generator=generator)
+        parameter.grad *= torch.tensor([0.01, 1.0, 30.0]).view(-1, *[1] * (parameter.dim() - 1))
+    expected = []  # each member's gradient clipped alone, by torch
+    for index in range(3):
+        alone = [torch.zeros(p.shape[1:], requires_grad=True) for p in parameters]
+        for copy_, parameter in zip(alone, parameters, strict=True):
+            copy_.grad = parameter.grad[index].clone()
+        torch.nn.utils.clip_grad_norm_(alone, max_norm=0.5)
+        expected.append([copy_.grad for copy_ in alone])
+    clip_member_gradients(nets, "gradient_clipping", parameters)
+    for index in range(3):
+        for parameter, grad in zip(parameters, expected[index], strict=True):
+            torch.testing.assert_close(parameter.grad[index], grad, rtol=1e-6, atol=1e-9)
+    # The first member's small gradient is left alone, the others are scaled down to 0.5.
+    norms = torch.stack([p.grad.flatten(1).norm(dim=1) for p in parameters]).norm(dim=0)
+    assert norms[0] < 0.5 and torch.allclose(norms[1:], torch.tensor([0.5, 0.5]), rtol=1e-4)
+
+
+def test_clip_member_gradients_stops_at_a_members_non_finite_norm():
+    nets = _fitted_flow_nets(2)
+    stacked = stack_networks([net.module_ for net in nets])
+    parameters = list(stacked.parameters())
+    for parameter in parameters:
+        parameter.grad = torch.ones_like(parameter)
+    parameters[0].grad[1].fill_(float("inf"))
+    with pytest.raises(TrainingDivergedError, match="the parameter gradient norm became"):
+        clip_member_gradients(nets, "gradient_clipping", parameters)
 
 
 def test_stacked_realnvp_runs_each_member_on_its_own_slice():
