@@ -142,14 +142,17 @@ class BaggingDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator):
     training rows, the member's features) before the mean:
 
     * ``"rank"``: the member's empirical distribution function of its training scores,
-      interpolated linearly between them: 0 at (and below) the lowest training score, 1 at
-      (and above) the highest, ``(k - 1) / (n - 1)`` at the ``k``-th lowest. Monotone, in
-      [0, 1], insensitive to the scale and to extreme training scores. Interpolated rather
-      than the plain step ``#{i : t_i <= s} / n``, so that a training row scored again (float
-      noise of another batch size) keeps its rank instead of jumping a step. Rows scored below
-      every training row all get 0 (and above every one 1): far outliers tie with each other
-      within a member; the mean over members breaks some of these ties, and ``"zscore"``
-      keeps them apart.
+      interpolated linearly between them: 0 at the lowest training score, 1 at the highest,
+      ``(k - 1) / (n - 1)`` at the ``k``-th lowest; beyond them, linear tails in units of the
+      training scores' range, ``(s - t_min) / (t_max - t_min)`` below and ``1 + (s - t_max) /
+      (t_max - t_min)`` above. Monotone, insensitive to the scale, and within the training
+      range insensitive to extreme training scores. Interpolated rather than the plain step
+      ``#{i : t_i <= s} / n``, so that a training row scored again (float noise of another
+      batch size) keeps its rank instead of jumping a step. The tails keep apart rows scored
+      below every training row: clipped at 0, they would tie, and they are many where a
+      member fits its few training rows closely (on four splits of lympho, 88 training rows,
+      five flows scored 55 % of the test rows below all their training rows; clipped ranks
+      gave ROC AUC 0.78, the tails 0.97, one flow 0.95; ``docs/ensemble.md``).
     * ``"zscore"``: ``s -> (s - mean(t)) / std(t)`` (``std`` 1 where it is 0). Keeps how far
       outside the training range a row lies, and is sensitive to heavy-tailed members.
     * ``"mean"``: the raw scores, for members on one scale already.
@@ -361,7 +364,15 @@ class BaggingDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator):
         if self.combination == "rank":
             train = self.training_scores_[index]
             levels = np.arange(train.size) / (train.size - 1)
-            return np.interp(scores, train, levels, left=0.0, right=1.0)
+            ranks = np.interp(scores, train, levels, left=0.0, right=1.0)
+            # Beyond the training scores, linear tails in units of their range keep the order
+            # of rows that every training row out-ranks (or out-ranked): far outliers, and on
+            # small tables many test rows, would otherwise all tie at 0 (or 1).
+            span = train[-1] - train[0]
+            if span > 0:
+                ranks = np.where(scores < train[0], (scores - train[0]) / span, ranks)
+                ranks = np.where(scores > train[-1], 1.0 + (scores - train[-1]) / span, ranks)
+            return ranks
         if self.combination == "zscore":
             return (scores - self.score_means_[index]) / self.score_scales_[index]
         return scores

@@ -6,6 +6,9 @@ import random
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.datasets import make_blobs
 from sklearn.ensemble import IsolationForest
@@ -75,10 +78,11 @@ def _two_member_ensemble(combination):
 def test_rank_combination_by_hand():
     ensemble, X = _two_member_ensemble("rank")
     test = np.array([[0.5], [2.0], [2.5], [9.0]])
-    # Member 0's training scores 1, 2, 3, 4 sit at ranks 0, 1/3, 2/3, 1, interpolated between;
-    # member 1's are 15, 25, 35, 45 and it scores the test rows 10, 25, 30, 95.
-    first = np.array([0, 1 / 3, 1 / 2, 1])
-    second = np.array([0, 1 / 3, 1 / 2, 1])
+    # Member 0's training scores 1, 2, 3, 4 sit at ranks 0, 1/3, 2/3, 1, interpolated between,
+    # with linear tails in units of their range (3) beyond; member 1's are 15, 25, 35, 45
+    # (range 30) and it scores the test rows 10, 25, 30, 95.
+    first = np.array([(0.5 - 1) / 3, 1 / 3, 1 / 2, 1 + (9 - 4) / 3])
+    second = np.array([(10 - 15) / 30, 1 / 3, 1 / 2, 1 + (95 - 45) / 30])
     np.testing.assert_allclose(ensemble.score_samples(test), (first + second) / 2)
     np.testing.assert_allclose(ensemble.member_scores(test), [first, second])
     # A noisy rescoring of a training row keeps (nearly) its rank: no step of 1/n.
@@ -88,6 +92,27 @@ def test_rank_combination_by_hand():
     np.testing.assert_allclose(
         ensemble.decision_function(test), ensemble.score_samples(test) - ensemble.offset_
     )
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    train=arrays(np.float64, st.integers(2, 30), elements=st.integers(-1000, 1000).map(float)),
+    scores=arrays(np.float64, st.integers(1, 30), elements=st.integers(-9999, 9999).map(float)),
+)
+def test_rank_scale_is_monotone_and_continuous_beyond_the_training_scores(train, scores):
+    # Rows scored beyond every training row keep their order (clipped ranks would tie them),
+    # and the tails meet the ranks 0 and 1 at the lowest and highest training score.
+    ensemble = BaggingDetector(LinearScores(), n_estimators=1).fit(train[:, None])
+    scores = np.sort(scores)
+    values = ensemble.score_samples(scores[:, None])
+    assert np.all(np.diff(values) >= 0)
+    low, high = train.min(), train.max()
+    if high > low:
+        outside = (scores[1:] < low) | (scores[:-1] > high)
+        assert np.all(np.diff(values)[outside & (np.diff(scores) > 0)] > 0)
+        step = 1e-9 * (high - low)
+        edges = ensemble.score_samples([[low - step], [high + step]])
+        np.testing.assert_allclose(edges, [0.0, 1.0], atol=1e-8)
 
 
 def test_zscore_and_mean_combinations_by_hand():
