@@ -436,14 +436,14 @@ def merge(args) -> None:
     """
     path = RESULTS / f"{args.merge}.json"
     payload = json.loads(path.read_text())
-    known = len(payload["machine"].get("added", []))
     for stem in args.merge_from:
         copy_ = json.loads((RESULTS / f"{stem}.json").read_text())
-        runs = copy_["machine"].get("added", [])
+        added = payload["machine"].setdefault("added", [])
         new_runs = {}  # index in the copy -> index in the file
-        for index in range(known, len(runs)):
-            payload["machine"].setdefault("added", []).append(runs[index])
-            new_runs[index] = len(payload["machine"]["added"]) - 1
+        for index, run in enumerate(copy_["machine"].get("added", [])):
+            if run not in added:  # a run of the copy's own, after it was copied
+                added.append(run)
+                new_runs[index] = len(added) - 1
         moved = []
         for name, result in copy_["datasets"].items():
             for column, where in result.get("recorded_by", {}).items():
