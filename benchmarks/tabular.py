@@ -409,12 +409,21 @@ def add_to(args) -> None:
     payload["machine"].setdefault("added", []).append(machine())
     gan_params = payload.get("gan_params", {})
     seeds_of = {name: _recorded_seeds(payload["datasets"][name]) for name in names}
+    if args.only_seeds is not None:
+        seeds_of = {
+            name: [seed for seed in seeds if seed in args.only_seeds]
+            for name, seeds in seeds_of.items()
+        }
     progress = RunProgress(sum(map(len, seeds_of.values())))
     for name in names:
         result = payload["datasets"][name]
         start = time.perf_counter()
         per_seed = _run_seeds(name, seeds_of[name], gan_params, args, progress)
         added = summarize([rows for rows in per_seed if rows])
+        if args.only_seeds is not None:  # part of the seeds: --merge joins the parts
+            ran = [seed for seed, rows in zip(seeds_of[name], per_seed, strict=True) if rows]
+            for metrics in added.values():
+                metrics["seeds"] = ran
         result["detectors"].update(added)
         # Which entry of machine["added"] made each column: its commit and command.
         run = len(payload["machine"]["added"]) - 1
@@ -424,6 +433,20 @@ def add_to(args) -> None:
         write_markdown(args.add_to, markdown(payload))
         # Printed after the files are written: a run stopped after this line keeps the dataset.
         print(f"{name} ({time.perf_counter() - start:.0f} s): {line}", flush=True)
+
+
+def _joined_seeds(first: dict, second: dict) -> dict:
+    """One column's summary from two ``--only-seeds`` parts, per seed in seed order."""
+    seeds = [*first["seeds"], *second["seeds"]]
+    order = np.argsort(seeds, kind="stable")
+    per_seed = {
+        key: [[*first["per_seed"][key], *second["per_seed"][key]][i] for i in order]
+        for key in first["per_seed"]
+    }
+    joined = summarize([{"column": {key: values[i] for key, values in per_seed.items()}}
+                        for i in range(len(seeds))])["column"]  # fmt: skip
+    joined["seeds"] = [seeds[i] for i in order]
+    return joined
 
 
 def merge(args) -> None:
@@ -451,7 +474,18 @@ def merge(args) -> None:
                 if run not in new_runs:
                     continue
                 target = payload["datasets"][name]
-                target["detectors"][column] = result["detectors"][column]
+                entry = result["detectors"][column]
+                earlier = target["detectors"].get(column, {})
+                if "seeds" in entry and "seeds" in earlier:  # parts of one column's seeds
+                    entry = _joined_seeds(earlier, entry)
+                    run_names = [*earlier.get("runs", []), f"added/{new_runs[run]}"]
+                elif "seeds" in entry:
+                    run_names = [f"added/{new_runs[run]}"]
+                target["detectors"][column] = entry
+                if "seeds" in entry:
+                    entry["runs"] = run_names
+                    if len(entry["seeds"]) == len(_recorded_seeds(target)):
+                        del entry["seeds"]  # whole again
                 target.setdefault("recorded_by", {})[column] = f"added/{new_runs[run]}"
                 moved.append(f"{name} {column}")
         print(f"{stem}: {len(moved)} cells moved in: {', '.join(moved) or 'none'}")
@@ -492,6 +526,10 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="override a DLSGANDetector parameter (all variants)",
     )
+    parser.add_argument(
+        "--only-seeds", type=int, nargs="+", default=None, metavar="SEED",
+        help="with --add-to: run only these of each set's seeds (--merge joins the parts)",
+    )  # fmt: skip
     parser.add_argument(
         "--merge", default=None, metavar="STEM",
         help="move into this result file the columns --add-to runs added to copies of it",
