@@ -17,7 +17,7 @@ def test_demo_prints_the_comparison_table():
     names = (
         "DLSGAN (NLP)",
         "5 DLSGANs (reconstruction)",
-        "Flow (log-likelihood)",
+        "5 flows (log-likelihood)",
         "IsolationForest",
         "OneClassSVM",
     )
