@@ -355,7 +355,7 @@ def _detector_check(check=None, *, prepare: bool = True):
         if prepare:
             detector = _unfitted(detector)
             X, y = _data(detector, X, y)
-        return check(name, detector, X, y)
+        check(name, detector, X, y)  # a check returns nothing: it raises
 
     del run.__wrapped__  # the signature shown is this one, with its defaults
     run.__doc__ = check.__doc__.rstrip() + _CHECK_PARAMETERS
