@@ -286,7 +286,7 @@ def test_joint_flows_equal_flows_fitted_alone(settings):
 def test_joint_flows_clip_each_members_gradient_as_alone():
     # At a tiny max_grad_norm clipping sets the step size (Adam's eps then dominates), so a
     # stacked step that skipped clipping, or clipped the members' joint norm, would differ.
-    datasets = [_data(seed=0), 10.0 * _data(seed=1)]  # members with gradients far apart
+    datasets = [_data(seed=0), _data(seed=1)]  # members on other rows, so other gradients
     params = {**FLOW, "max_grad_norm": 1e-9, "weight_decay": 0.0}
     alone, joint = _flows_alone_and_joint(params, datasets, [0, 1])
     for one, other, X in zip(alone, joint, datasets, strict=True):
