@@ -108,17 +108,15 @@ def reruns_in_copies(payload: dict, column: str, stems: list[str], tolerance: fl
     """Records as :func:`check_cell` makes, from reruns that ``tabular.py --add-to`` made in
     copies of the result file (runs side by side): every cell of ``column`` that a copy's own
     runs wrote, against the value the file recorded. Returns the records and those runs."""
-    known = payload["machine"].get("added", [])
     records, runs = [], []
     for stem in stems:
         copy_ = json.loads((RESULTS / f"{stem}.json").read_text())
-        added = copy_["machine"].get("added", [])
-        new = {index for index, run in enumerate(added) if run not in known}
-        runs += [added[index] for index in sorted(new)]
-        for name, result in copy_["datasets"].items():
-            where = result.get("recorded_by", {}).get(column, "")
-            if not where.startswith("added/") or int(where.partition("/")[2]) not in new:
+        own, cells = tabular.copy_cells(payload, copy_)
+        runs += [copy_["machine"]["added"][index] for index in own]
+        for name, cell_column, _ in cells:
+            if cell_column != column:
                 continue
+            result = copy_["datasets"][name]
             recorded = payload["datasets"][name]["detectors"][column]["per_seed"]
             rerun = result["detectors"][column]["per_seed"]
             seeds = result.get("seeds") or tabular.evaluated_seeds(name, result["n_seeds"])

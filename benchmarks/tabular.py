@@ -435,6 +435,21 @@ def add_to(args) -> None:
         print(f"{name} ({time.perf_counter() - start:.0f} s): {line}", flush=True)
 
 
+def copy_cells(payload: dict, copy_: dict) -> tuple[list[int], list[tuple[str, str, int]]]:
+    """What ``--add-to`` runs wrote into ``copy_``, a copy of ``payload``, after it was copied:
+    the indices of those runs in the copy's ``machine["added"]`` (runs the file does not have),
+    and the cells they wrote, as (dataset, column, run index)."""
+    known = payload["machine"].get("added", [])
+    own = [i for i, run in enumerate(copy_["machine"].get("added", [])) if run not in known]
+    cells = [
+        (name, column, int(where.partition("/")[2]))
+        for name, result in copy_["datasets"].items()
+        for column, where in result.get("recorded_by", {}).items()
+        if where.startswith("added/") and int(where.partition("/")[2]) in own
+    ]
+    return own, cells
+
+
 def _joined_seeds(first: dict, second: dict) -> dict:
     """One column's summary from two ``--only-seeds`` parts, per seed in seed order."""
     seeds = [*first["seeds"], *second["seeds"]]
@@ -461,33 +476,30 @@ def merge(args) -> None:
     payload = json.loads(path.read_text())
     for stem in args.merge_from:
         copy_ = json.loads((RESULTS / f"{stem}.json").read_text())
+        own, cells = copy_cells(payload, copy_)
         added = payload["machine"].setdefault("added", [])
         new_runs = {}  # index in the copy -> index in the file
-        for index, run in enumerate(copy_["machine"].get("added", [])):
-            if run not in added:  # a run of the copy's own, after it was copied
-                added.append(run)
-                new_runs[index] = len(added) - 1
+        for index in own:
+            added.append(copy_["machine"]["added"][index])
+            new_runs[index] = len(added) - 1
         moved = []
-        for name, result in copy_["datasets"].items():
-            for column, where in result.get("recorded_by", {}).items():
-                run = int(where.partition("/")[2]) if where.startswith("added/") else None
-                if run not in new_runs:
-                    continue
-                target = payload["datasets"][name]
-                entry = result["detectors"][column]
-                earlier = target["detectors"].get(column, {})
-                if "seeds" in entry and "seeds" in earlier:  # parts of one column's seeds
-                    entry = _joined_seeds(earlier, entry)
-                    run_names = [*earlier.get("runs", []), f"added/{new_runs[run]}"]
-                elif "seeds" in entry:
-                    run_names = [f"added/{new_runs[run]}"]
-                target["detectors"][column] = entry
-                if "seeds" in entry:
-                    entry["runs"] = run_names
-                    if len(entry["seeds"]) == len(_recorded_seeds(target)):
-                        del entry["seeds"]  # whole again
-                target.setdefault("recorded_by", {})[column] = f"added/{new_runs[run]}"
-                moved.append(f"{name} {column}")
+        for name, column, run in cells:
+            result = copy_["datasets"][name]
+            target = payload["datasets"][name]
+            entry = result["detectors"][column]
+            earlier = target["detectors"].get(column, {})
+            if "seeds" in entry and "seeds" in earlier:  # parts of one column's seeds
+                entry = _joined_seeds(earlier, entry)
+                run_names = [*earlier.get("runs", []), f"added/{new_runs[run]}"]
+            elif "seeds" in entry:
+                run_names = [f"added/{new_runs[run]}"]
+            target["detectors"][column] = entry
+            if "seeds" in entry:
+                entry["runs"] = run_names
+                if len(entry["seeds"]) == len(_recorded_seeds(target)):
+                    del entry["seeds"]  # whole again
+            target.setdefault("recorded_by", {})[column] = f"added/{new_runs[run]}"
+            moved.append(f"{name} {column}")
         print(f"{stem}: {len(moved)} cells moved in: {', '.join(moved) or 'none'}")
     write_json(args.merge, payload)
     write_markdown(args.merge, markdown(payload))
