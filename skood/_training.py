@@ -160,6 +160,15 @@ class EveryOptimizerLRScheduler(LRScheduler):
     :class:`~torch.optim.lr_scheduler.ExponentialLR` then go on exactly as in one longer call.
     """
 
+    def __getstate__(self) -> dict:
+        # The schedulers hold the net's optimizers, whose state lives on the net's device: a
+        # pickle of them here would bypass skorch's device-aware pickling of ``optimizer_``, and
+        # a net fitted on CUDA would then not load where there is none (skorch issue #1096).
+        # ``on_train_begin`` builds them anew from the optimizers.
+        state = self.__dict__.copy()
+        state.pop("lr_scheduler_", None)
+        return state
+
     def _get_scheduler(self, net, policy, **scheduler_kwargs):
         if issubclass(policy, torch.optim.lr_scheduler.ReduceLROnPlateau):
             # skorch passes the monitored score only to a scheduler that is one itself.

@@ -228,7 +228,8 @@ def test_grid_search_over_a_pipeline_with_the_outlier_auroc_scorer():
 
 # --------------------------------------------------------------------------- persistence
 def _torch_objects(value, seen=None):
-    """Torch modules, tensors and optimizers reachable through containers in ``value``."""
+    """Torch modules, tensors and optimizers reachable in ``value``: through containers and the
+    attributes of other objects (callbacks, the schedulers they hold), as pickle reaches them."""
     seen = set() if seen is None else seen
     if id(value) in seen:
         return []
@@ -239,6 +240,8 @@ def _torch_objects(value, seen=None):
         return [found for item in value.values() for found in _torch_objects(item, seen)]
     if isinstance(value, list | tuple | set):
         return [found for item in value for found in _torch_objects(item, seen)]
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return _torch_objects(value.__getstate__(), seen)  # what pickle writes of it
     return []
 
 

@@ -153,6 +153,15 @@ class StaysOnCuda(Working):
             self.net_.device = device
 
 
+class KeepsATensorOutsideTheNet(Working):
+    """Keeps a tensor of the training device beside the net, pickled the plain way."""
+
+    def fit(self, X, y=None):
+        super().fit(X)
+        self.training_mean_ = torch.as_tensor(np.mean(X, axis=0))
+        return self
+
+
 class UnseededNoise(Working):
     def fit(self, X, y=None):
         noise = np.random.default_rng().normal(scale=1e-3, size=np.shape(X))
@@ -271,6 +280,13 @@ FAILURES = [
 if not torch.cuda.is_available():  # the simulated check runs where no GPU is
     FAILURES.append(
         (checks.check_cuda_marked_model_loads_on_cpu, StaysOnCuda, "not 'cpu'"),
+    )
+    FAILURES.append(
+        (
+            checks.check_cuda_marked_model_loads_on_cpu,
+            KeepsATensorOutsideTheNet,
+            "does not load where there is none",
+        ),
     )
 
 

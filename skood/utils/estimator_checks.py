@@ -47,7 +47,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from unittest import SkipTest
+from unittest import SkipTest, mock
 
 import joblib
 import numpy as np
@@ -56,6 +56,7 @@ import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError, SkipTestWarning
 from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
 
 from .._docstrings import fill_doc
 from ..exceptions import TrainingDivergedError
@@ -329,6 +330,24 @@ def _tensors(value, seen: set) -> Iterator[torch.Tensor]:
             yield from _tensors(item, seen)
     elif hasattr(value, "get_params") and hasattr(value, "__dict__"):  # estimators, skorch nets
         yield from _tensors(vars(value), seen)
+
+
+def _nets(value, seen: set | None = None) -> Iterator[NeuralNet]:
+    """The skorch nets reachable from ``value``: through estimators and containers."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    if isinstance(value, NeuralNet):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _nets(item, seen)
+    elif isinstance(value, list | tuple | set):
+        for item in value:
+            yield from _nets(item, seen)
+    elif hasattr(value, "get_params") and hasattr(value, "__dict__"):
+        yield from _nets(vars(value), seen)
 
 
 _CHECK_PARAMETERS = """
@@ -705,29 +724,54 @@ def check_pickle_round_trip(name, detector, X=None, y=None):
         _assert_same_outputs(joblib.load(path), expected, X, f"{name} through joblib")
 
 
+@contextmanager
+def _storages_saved_as_cuda() -> Iterator[None]:
+    """torch tags every CPU tensor it serializes with ``cuda:0``, as on a GPU.
+
+    A tensor pickled outside skorch's device-aware path then fails to load without CUDA, as one
+    from a GPU does."""
+    tag_of = torch.serialization.location_tag
+
+    def cuda_tag(storage) -> str:
+        return "cuda:0" if storage.device.type == "cpu" else tag_of(storage)
+
+    with mock.patch.object(torch.serialization, "location_tag", cuda_tag):
+        yield
+
+
 @_detector_check(prepare=False)
 def check_cuda_marked_model_loads_on_cpu(name, detector, X=None, y=None):
     """A model whose net says it is on CUDA unpickles on a CPU-only machine: it warns, and
     every tensor comes back on the CPU, scoring as before.
 
-    Simulated where there is no GPU (``net_.device = "cuda"``, which a net fitted on a GPU
-    carries into its pickle); :func:`check_fitted_on_cuda_loads_on_cpu` runs where one is."""
+    Simulated where there is no GPU: the nets say ``device="cuda"`` and every tensor is pickled
+    tagged ``cuda:0``, as a model fitted on a GPU pickles;
+    :func:`check_fitted_on_cuda_loads_on_cpu` runs where one is."""
     if torch.cuda.is_available():
         raise SkipTest("a GPU exists: check_fitted_on_cuda_loads_on_cpu runs instead")
     detector = _unfitted(detector)
     X, y = _data(detector, X, y)
     marked = copy.deepcopy(_fitted(detector, X, y))
-    if not hasattr(marked, "net_"):
-        raise SkipTest(f"{type(detector).__name__} has no net_ of its own")
+    nets = list(_nets(marked))
+    if not nets:
+        raise SkipTest(f"{type(detector).__name__} holds no skorch net")
     expected = marked.score_samples(X)
-    marked.net_.device = "cuda"
-    payload = pickle.dumps(marked)
+    for net in nets:
+        net.device = "cuda"
+    with _storages_saved_as_cuda():
+        payload = pickle.dumps(marked)
     with _recorded_warnings() as caught:
-        restored = pickle.loads(payload)
+        try:
+            restored = pickle.loads(payload)
+        except RuntimeError as error:
+            raise AssertionError(
+                f"{name} pickled on CUDA does not load where there is none: {error}"
+            ) from None
     _assert_warns(caught, Warning, "CUDA", f"{name} unpickled on a machine without CUDA")
-    assert str(restored.net_.device) == "cpu", (
-        f"{name}: the restored net_.device is {restored.net_.device!r}, not 'cpu'."
-    )
+    for net in _nets(restored):
+        assert str(net.device) == "cpu", (
+            f"{name}: a restored net's device is {net.device!r}, not 'cpu'."
+        )
     tensors = list(_tensors(restored, set()))
     assert tensors, f"{name}: no tensors found in the restored detector."
     elsewhere = {str(tensor.device) for tensor in tensors if tensor.device.type != "cpu"}
