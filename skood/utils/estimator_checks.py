@@ -309,45 +309,44 @@ def _assert_same_params(actual: dict, expected: dict, context: str) -> None:
     assert not changed, f"{context}: parameters {changed} differ."
 
 
+def _reachable(value, found: Callable[[object], bool], seen: set) -> Iterator:
+    """The objects ``found`` accepts that are reachable from ``value``, through containers and
+    the attributes of estimators and skorch nets (not further into what ``found`` accepts)."""
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    if found(value):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _reachable(item, found, seen)
+    elif isinstance(value, list | tuple | set):
+        for item in value:
+            yield from _reachable(item, found, seen)
+    elif hasattr(value, "get_params") and hasattr(value, "__dict__"):  # estimators, skorch nets
+        yield from _reachable(vars(value), found, seen)
+
+
+def _is_torch_object(value) -> bool:
+    return isinstance(value, torch.Tensor | torch.nn.Module | torch.optim.Optimizer)
+
+
 def _tensors(value, seen: set) -> Iterator[torch.Tensor]:
     """The tensors reachable from ``value``: through estimators, nets, containers, modules."""
-    if id(value) in seen:
-        return
-    seen.add(id(value))
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, torch.nn.Module):
-        yield from value.parameters()
-        yield from value.buffers()
-    elif isinstance(value, torch.optim.Optimizer):
-        for state in value.state.values():
-            yield from _tensors(state, seen)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _tensors(item, seen)
-    elif isinstance(value, list | tuple | set):
-        for item in value:
-            yield from _tensors(item, seen)
-    elif hasattr(value, "get_params") and hasattr(value, "__dict__"):  # estimators, skorch nets
-        yield from _tensors(vars(value), seen)
+    for item in _reachable(value, _is_torch_object, seen):
+        if isinstance(item, torch.Tensor):
+            yield item
+        elif isinstance(item, torch.nn.Module):
+            yield from item.parameters()
+            yield from item.buffers()
+        else:
+            for state in item.state.values():
+                yield from _tensors(state, seen)
 
 
-def _nets(value, seen: set | None = None) -> Iterator[NeuralNet]:
+def _nets(value) -> list[NeuralNet]:
     """The skorch nets reachable from ``value``: through estimators and containers."""
-    seen = set() if seen is None else seen
-    if id(value) in seen:
-        return
-    seen.add(id(value))
-    if isinstance(value, NeuralNet):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _nets(item, seen)
-    elif isinstance(value, list | tuple | set):
-        for item in value:
-            yield from _nets(item, seen)
-    elif hasattr(value, "get_params") and hasattr(value, "__dict__"):
-        yield from _nets(vars(value), seen)
+    return list(_reachable(value, lambda item: isinstance(item, NeuralNet), set()))
 
 
 _CHECK_PARAMETERS = """
@@ -752,7 +751,7 @@ def check_cuda_marked_model_loads_on_cpu(name, detector, X=None, y=None):
     detector = _unfitted(detector)
     X, y = _data(detector, X, y)
     marked = copy.deepcopy(_fitted(detector, X, y))
-    nets = list(_nets(marked))
+    nets = _nets(marked)
     if not nets:
         raise SkipTest(f"{type(detector).__name__} holds no skorch net")
     expected = marked.score_samples(X)
