@@ -16,7 +16,7 @@ from _cuda_fixture import FIXTURE_DIR, MANIFEST, SCORES
 from skorch.exceptions import DeviceWarning
 
 import skood.io
-from skood.utils.estimator_checks import _tensors
+from skood.utils.estimator_checks import _nets, _tensors
 
 pytestmark = pytest.mark.skipif(
     not MANIFEST.exists(),
@@ -38,7 +38,8 @@ def recorded():
 
 
 def _assert_on_the_cpu(detector, case):
-    assert str(detector.net_.device) == "cpu", case
+    nets = _nets(detector)
+    assert nets and {str(net.device) for net in nets} == {"cpu"}, case
     tensors = list(_tensors(detector, set()))
     assert tensors, f"{case}: no tensors found"
     assert {tensor.device.type for tensor in tensors} == {"cpu"}, case
