@@ -604,7 +604,9 @@ def _validation_detector(detector: str, seed: int, params: dict, n_rows: int):
         params["variance_decay"] = _decay_over_a_tenth(n_rows, params.get("batch_size", 32))
     model = DLSGANDetector(random_state=seed, device="cpu", **params)
     if members is not None:
-        model = BaggingDetector(model, n_estimators=members, random_state=seed)
+        # ``ensemble``: the number of members, or BaggingDetector's parameters.
+        bagging = {"n_estimators": members} if isinstance(members, int) else members
+        model = BaggingDetector(model, random_state=seed, **bagging)
     return model, (("nlp", "NLP"), ("reconstruction", "Rec"))
 
 
@@ -706,6 +708,16 @@ VALIDATION_CONFIGURATIONS = {
         "variance decay over a tenth of the steps": {"variance_decay": _DECAY_OVER_A_TENTH},
         "5 members, variance decay 0.999": {"ensemble": 5},
         "5 members, variance decay 0.99": {"ensemble": 5, "variance_decay": 0.99},
+    },
+    # What the ensemble around default DLSGANs should be: more members, and members that see
+    # part of the features or rows (feature bagging suits wide tables such as Arrhythmia).
+    "DLSGAN-ensemble": {
+        "5 members": {"ensemble": 5},
+        "10 members": {"ensemble": 10},
+        "5 members, half the features": {"ensemble": {"n_estimators": 5, "max_features": 0.5}},
+        "10 members, half the features": {"ensemble": {"n_estimators": 10, "max_features": 0.5}},
+        "10 members, 80% of the rows": {"ensemble": {"n_estimators": 10, "max_samples": 0.8}},
+        "10 members, z-scores": {"ensemble": {"n_estimators": 10, "combination": "zscore"}},
     },
     "Flow": dict(
         [
