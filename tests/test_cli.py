@@ -10,9 +10,10 @@ import pytest
 from skood.__main__ import main, run_demo
 
 
-def test_demo_prints_the_comparison_table():
-    stream = io.StringIO()
-    results = run_demo(n_seeds=1, device="cpu", stream=stream)
+def test_demo_prints_the_comparison_table_and_writes_its_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    stream, path = io.StringIO(), tmp_path / "demo.png"
+    results = run_demo(n_seeds=1, device="cpu", stream=stream, plot=path)
     text = stream.getvalue()
     names = (
         "DLSGAN (NLP)",
@@ -26,6 +27,8 @@ def test_demo_prints_the_comparison_table():
         assert 0.6 < np.mean(results[name]["roc_auc"]) <= 1.0
     assert "ROC AUC" in text and "F1" in text
     assert "best configuration over the 31 tables" in text
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert str(path) in text
 
 
 def test_info_and_argument_errors(capsys):
@@ -42,9 +45,9 @@ def test_module_entry_point_runs():
     assert "demo" in result.stdout
 
 
-def test_demo_writes_its_plot(tmp_path, capsys):
-    pytest.importorskip("matplotlib")
+def test_demo_command_passes_its_options_to_the_demo(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr("skood.__main__.run_demo", lambda **options: calls.append(options) or {})
     path = tmp_path / "demo.png"
-    assert main(["demo", "--seeds", "1", "--device", "cpu", "--plot", str(path)]) == 0
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert str(path) in capsys.readouterr().out
+    assert main(["demo", "--seeds", "2", "--device", "cpu", "--plot", str(path)]) == 0
+    assert calls == [{"n_seeds": 2, "device": "cpu", "plot": str(path)}]
