@@ -4,6 +4,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
+
+# No per-example deadline: the examples fit networks, and how long one takes depends on the
+# machine (CI's have run 3-4 times slower than a workstation); a slow example is not a failure.
+settings.register_profile("skood", deadline=None)
+settings.load_profile("skood")
 
 _SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -11,6 +17,13 @@ _SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 def in_ci() -> bool:
     """Whether the environment variable CI is set (to anything but "", "0" or "false")."""
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+
+
+def data_home_with(*folders: str) -> Path | None:
+    """The benchmark data folder (as find_data_home) when it holds ``folders``, else None."""
+    # Absolute: the example scripts the tests run work in another directory.
+    path = Path(os.environ.get("SKOOD_DATA", _SHARED_DATA)).resolve()
+    return path if all((path / folder).is_dir() for folder in folders) else None
 
 
 def find_data_home(*folders: str) -> Path:
