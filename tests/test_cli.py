@@ -17,7 +17,7 @@ def test_demo_prints_the_comparison_table_and_writes_its_plot(tmp_path):
     text = stream.getvalue()
     names = (
         "DLSGAN (NLP)",
-        "5 DLSGANs (reconstruction)",
+        "10 DLSGANs, half the features (reconstruction)",
         "5 flows (log-likelihood)",
         "IsolationForest",
         "OneClassSVM",
