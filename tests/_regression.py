@@ -204,15 +204,21 @@ def cases() -> dict[str, Callable[[], dict[str, np.ndarray]]]:
     return {**_table_cases(), **_image_cases()}
 
 
-def kernels_are_pinnable() -> bool:
-    """Whether ``PINNED_KERNELS`` gives this machine the recording's code: an x86-64 processor
-    with AVX2 (elsewhere the kernels are other code and the last bits differ)."""
-    return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+class KernelsNotPinnable(RuntimeError):
+    """This processor cannot run the recording's kernels (it is not an x86-64 with AVX2)."""
+
+
+# The exit status of the fitting interpreter when the pin did not take (PyTorch's kernels there
+# are not AVX2 ones): the processor lacks AVX2, or is not an x86-64 one.
+_NOT_PINNABLE = 3
 
 
 def fit_pinned(path: Path) -> None:
     """Fit every case in a fresh interpreter with ``PINNED_KERNELS`` and save the outputs to
-    ``path`` (an ``.npz`` file of ``"case/output"`` arrays)."""
+    ``path`` (an ``.npz`` file of ``"case/output"`` arrays).
+
+    Raises ``KernelsNotPinnable`` where the processor cannot run those kernels.
+    """
     completed = subprocess.run(
         [sys.executable, __file__, "--here", str(path)],
         env={**os.environ, **PINNED_KERNELS},
@@ -220,11 +226,19 @@ def fit_pinned(path: Path) -> None:
         text=True,
         check=False,
     )
+    if completed.returncode == _NOT_PINNABLE:
+        raise KernelsNotPinnable(completed.stderr.strip())
     if completed.returncode != 0:
         raise RuntimeError(f"the regression fits failed:\n{completed.stderr[-4000:]}")
 
 
 def _fit_here(path: Path) -> None:
+    # Asked in the pinned interpreter: the capability PyTorch runs with under the pin, whatever
+    # the calling process's own environment asked for.
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability != "AVX2":
+        print(f"PyTorch's kernels here are {capability}, not AVX2", file=sys.stderr)
+        sys.exit(_NOT_PINNABLE)
     arrays = {}
     torch.set_num_threads(1)
     for case, run in cases().items():
