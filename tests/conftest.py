@@ -19,11 +19,20 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
 
 
+def _data_path() -> Path:
+    """SKOOD_DATA, else ../shared/data beside the repository, made absolute (the example scripts
+    the tests run work in another directory)."""
+    return Path(os.environ.get("SKOOD_DATA", _SHARED_DATA)).resolve()
+
+
+def _missing_folder(path: Path, folders: tuple[str, ...]) -> Path | None:
+    return next((path / folder for folder in folders if not (path / folder).is_dir()), None)
+
+
 def data_home_with(*folders: str) -> Path | None:
     """The benchmark data folder (as find_data_home) when it holds ``folders``, else None."""
-    # Absolute: the example scripts the tests run work in another directory.
-    path = Path(os.environ.get("SKOOD_DATA", _SHARED_DATA)).resolve()
-    return path if all((path / folder).is_dir() for folder in folders) else None
+    path = _data_path()
+    return None if _missing_folder(path, folders) else path
 
 
 def find_data_home(*folders: str) -> Path:
@@ -32,17 +41,16 @@ def find_data_home(*folders: str) -> Path:
     When one of ``folders`` is not in it, the test calling this skips, or fails in CI: CI always
     has the data, so there every data test must run, never skip silently.
     """
-    # Absolute: the example scripts the tests run work in another directory.
-    path = Path(os.environ.get("SKOOD_DATA", _SHARED_DATA)).resolve()
-    for folder in folders:
-        if not (path / folder).is_dir():
-            message = (
-                f"benchmark data not found: no folder {path / folder}; set SKOOD_DATA to the "
-                "folder that holds odds/, adbench/, mnist/ and fashion_mnist/"
-            )
-            if in_ci():
-                pytest.fail(f"{message} (CI is set: data tests must run there)", pytrace=False)
-            pytest.skip(message)
+    path = _data_path()
+    missing = _missing_folder(path, folders)
+    if missing is not None:
+        message = (
+            f"benchmark data not found: no folder {missing}; set SKOOD_DATA to the "
+            "folder that holds odds/, adbench/, mnist/ and fashion_mnist/"
+        )
+        if in_ci():
+            pytest.fail(f"{message} (CI is set: data tests must run there)", pytrace=False)
+        pytest.skip(message)
     return path
 
 

@@ -5,7 +5,7 @@ the options that change how networks are built and trained, every score type, th
 networks) and recorded ``tests/fixtures/regression_scores.npz``. A refactor of training or
 scoring that is meant to keep behaviour must reproduce it.
 
-The fits run once per session in a fresh interpreter with the math kernels pinned to AVX2 and
+The fits run once per test run, in a fresh interpreter with the math kernels pinned to AVX2 and
 one thread (``_regression.PINNED_KERNELS``), which makes every x86-64 processor compute the
 recording's bits: the tolerance is a few float32 roundings. On other processors (ARM, say) the
 kernels are other code, and no tolerance both admits what training grows from their last bits
