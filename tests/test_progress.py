@@ -5,10 +5,12 @@ stage lines of multi-stage fits, and scores that progress leaves bitwise unchang
 import io
 import re
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
 from _detectors import SUPERVISED, build
+from skorch.callbacks import PrintLog
 
 import skood._progress as progress
 
@@ -82,6 +84,24 @@ def test_verbose_1_prints_the_table_without_progress(data, capsys):
     captured = capsys.readouterr()
     assert "train_loss" in captured.out  # skorch's epoch table, as before
     assert captured.err == ""
+
+
+def test_verbose_0_formats_no_epoch_table(data, capsys):
+    # skorch's PrintLog formats every epoch's row and drops it at verbose=0; that costs about
+    # a step per epoch on a small table.
+    with mock.patch.object(PrintLog, "table", side_effect=AssertionError("formatted")):
+        _fit("dlsgan", data, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_a_warm_start_that_turns_verbose_on_prints_the_table_header(data, capsys):
+    X, _ = data
+    detector = build("dlsgan", batch_size=32, warm_start=True, verbose=0).fit(X)
+    assert capsys.readouterr().out == ""
+    detector.set_params(verbose=1).fit(X)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[0] == "epoch" and "train_loss" in lines[0]
+    assert [line.split()[0] for line in lines[2:]] == ["3", "4"]
 
 
 def test_terminal_shows_a_bar_with_rate_losses_and_time_left(data, monkeypatch):
