@@ -63,6 +63,11 @@ IMAGE_CONFIG = {
 PATH_VALUES = np.linspace(-1.0, 1.0, 9)
 
 
+def _suffix(config_name: str) -> str:
+    """What the result files and grids of a configuration add to their names ("cpu": none)."""
+    return "" if config_name == "cpu" else f"_{config_name}"
+
+
 def _set_threads(n_threads: int) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(n_threads))
     torch.set_num_threads(n_threads)
@@ -161,7 +166,7 @@ def image_part(dataset: str, config_name: str, seed: int) -> tuple[dict, str]:
     }
     # The judge on the reconstructions: how much of the class survives G(E(x)).
     kept = float(np.mean(judge.predict(model.inverse_transform(model.transform(X_in))) == y_in))
-    grid = _save_grid(model, X_test, y_test, dataset, "" if config_name == "cpu" else config_name)
+    grid = _save_grid(model, X_test, y_test, dataset, _suffix(config_name))
     result = {
         "config": config,
         "seed": seed,
@@ -212,7 +217,7 @@ def image_part(dataset: str, config_name: str, seed: int) -> tuple[dict, str]:
     return result, text
 
 
-def _save_grid(model, X_test, y_test, dataset: str, config_name: str) -> Path | None:
+def _save_grid(model, X_test, y_test, dataset: str, suffix: str) -> Path | None:
     plt = pyplot()
     if plt is None:
         return None
@@ -237,7 +242,7 @@ def _save_grid(model, X_test, y_test, dataset: str, config_name: str) -> Path | 
     figure.suptitle(f"ConditionalDLSGAN edit paths, {dataset} (row: source -> target class)")
     figure.tight_layout()
     IMAGES.mkdir(parents=True, exist_ok=True)
-    path = IMAGES / f"editing_{dataset}{'_' + config_name if config_name else ''}.png"
+    path = IMAGES / f"editing_{dataset}{suffix}.png"
     figure.savefig(path, dpi=80)
     plt.close(figure)
     return path
@@ -477,20 +482,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
     _set_threads(args.threads)
-    seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
     config_name = args.config or ("quick" if args.quick else "cpu")
-    suffix = "" if config_name == "cpu" else f"_{config_name}"
+    quick = config_name == "quick"  # --config quick is --quick for the table parts too
+    seeds = args.seeds if args.seeds is not None else (1 if quick else 3)
+    suffix = _suffix(config_name)
     for part in args.datasets:
         started = time.perf_counter()
         if part in ("mnist", "fashion_mnist"):
             result, text = image_part(part, config_name, seed=0)
         elif part == "breast_cancer":
-            result, text = breast_cancer_part(args.quick, seeds)
+            result, text = breast_cancer_part(quick, seeds)
         else:
-            result, text = explain_part(args.quick, seeds)
+            result, text = explain_part(quick, seeds)
         info = machine()
         seconds = time.perf_counter() - started
-        result = {"machine": info, "quick": args.quick, "seconds": seconds, **result}
+        result = {"machine": info, "quick": quick, "seconds": seconds, **result}
         header = f"# ConditionalDLSGAN editing and explain: {part}\n\n{machine_markdown(info)}\n"
         write_results(
             f"editing_{part}{suffix}", result, header + text + f"\nTotal {seconds:.0f} s.\n"
