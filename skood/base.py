@@ -36,7 +36,7 @@ from ._dask import row_blocks
 from ._outlier import OffsetThresholdMixin
 from ._precision import resolve_mixed_precision
 from ._progress import row_progress
-from ._training import EveryOptimizerLRScheduler, MultiModuleNet
+from ._training import EveryOptimizerLRScheduler, MultiModuleNet, fused_optimizer_options
 from ._validation import check_input_shape
 
 __all__ = ["BaseDetector", "resolve_device"]
@@ -142,6 +142,9 @@ class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=
     # Whether image networks train with channels-last convolution weights on the CPU
     # (measured faster for the networks of skood.nn.conv; see docs/training.md).
     _channels_last_on_cpu: bool = False
+    # Whether the nets use the optimizer's fused kernel where PyTorch has one for the device
+    # (Adam's: measured faster for every detector's networks; see docs/training.md).
+    _fused_optimizer: bool = True
     # Whether ``warm_start=True`` makes ``fit`` continue training the fitted networks.
     _supports_warm_start: bool = False
     # ``max_epochs="auto"``, where a detector allows it: ``_auto_max_epochs`` epochs, or fewer
@@ -282,6 +285,8 @@ class BaseDetector(OffsetThresholdMixin, OutlierMixin, BaseEstimator, metaclass=
             "callbacks__progress__label": type(self).__name__,
             **self._optimizer_params(),
         }
+        if self._fused_optimizer and "optimizer__fused" not in shared:
+            shared.update(fused_optimizer_options(shared["optimizer"], device))
         if net_class is None:
             net_class = self._net_class
             shared.update(self._net_params())

@@ -1,5 +1,6 @@
-"""The speed settings of training: lazy R1 (``r1_interval``), ``mixed_precision`` and step
-budgets (``max_epochs="auto"``).
+"""The speed settings of training: lazy R1 (``r1_interval``), ``mixed_precision``, step
+budgets (``max_epochs="auto"``), fused optimizers and DLSGAN's one critic pass over real and
+generated rows.
 
 Each must leave what it does not speed up alone: ``r1_interval=1`` is the paper's step (the
 regression fixture holds it bitwise), lazy R1 keeps its schedule across warm starts, and
@@ -17,9 +18,20 @@ from hypothesis import strategies as st
 from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
-from skood import AutoencoderDetector, DLSGANDetector, InvGANDetector
+from skood import (
+    ApproximateMassFlowDetector,
+    AutoencoderDetector,
+    DLSGANDetector,
+    DMRDetector,
+    InvGANDetector,
+    _training,
+)
 from skood._latent import LatentModelMixin
 from skood._precision import cpu_has_native_bfloat16, resolve_mixed_precision
+from skood._training import fused_optimizer_options
+from skood.base import BaseDetector
+from skood.dlsgan import _critic_outputs
+from skood.nn import stack_networks
 from skood.utils.estimator_checks import check_divergence
 
 # Tiny networks: one thread (tests/conftest.py).
@@ -300,3 +312,105 @@ def test_auto_epochs_train_that_many_epochs_and_warm_start_on(X):
 def test_auto_epochs_are_refused_where_the_detector_has_no_step_budget(make, X):
     with pytest.raises(ValueError, match="max_epochs"):
         make(max_epochs="auto", **MLP).fit(X)
+
+
+# ------------------------------------------------------------------ fused optimizers
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: DLSGANDetector(max_epochs=1, **MLP),
+        lambda: AutoencoderDetector(max_epochs=1, **MLP),
+        lambda: ApproximateMassFlowDetector(
+            max_epochs=1, n_couplings=2, hidden_dims=(8,), device="cpu", random_state=0
+        ),
+        lambda: InvGANDetector(max_epochs=1, **MLP),
+    ],
+    ids=["dlsgan", "autoencoder", "flow", "invgan"],
+)
+def test_adam_trains_with_its_fused_kernel_where_pytorch_has_one(make, X):
+    detector = make().fit(X)
+    optimizers = [getattr(detector.net_, name + "_") for name in detector.net_.optimizer_names()]
+    assert optimizers and all(optimizer.defaults["fused"] for optimizer in optimizers)
+
+
+def test_other_optimizers_and_devices_without_the_kernel_keep_the_default_step():
+    assert fused_optimizer_options(torch.optim.SGD, "cpu") == {}
+    assert fused_optimizer_options(torch.optim.Adam, "cpu") == {"optimizer__fused": True}
+
+    # A PyTorch without the kernel for the device (the CPU's came in 2.4) refuses fused=True.
+    def adam_without_a_fused_kernel(params, **options):
+        if options.get("fused"):
+            raise RuntimeError("`fused=True` requires all the params to be on supported devices")
+        return torch.optim.Adam(params, **options)
+
+    assert not _training._fused_step_runs(adam_without_a_fused_kernel, "cpu")
+
+
+def test_dmr_keeps_sgd_without_a_fused_kernel():
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(60, 4)), rng.randint(2, size=60)
+    detector = DMRDetector(max_epochs=1, hidden_dims=(8,), device="cpu", random_state=0)
+    detector.fit(X, y)
+    assert not detector.net_.optimizer_.defaults.get("fused")
+
+
+def test_the_fused_optimizer_changes_only_the_rounding(X):
+    # Fused and for-loop Adam compute the same update; over a short fit the scores agree to
+    # float32 rounding grown by training, and both rank the outliers alike.
+    rng = np.random.RandomState(1)
+    inliers, outliers = rng.normal(size=(200, 5)), rng.normal(loc=4.0, size=(20, 5))
+    test = np.r_[inliers, outliers]
+    labels = np.r_[np.ones(200), -np.ones(20)]
+    fused = DLSGANDetector(max_epochs=3, **MLP).fit(inliers)
+    with mock.patch.object(BaseDetector, "_fused_optimizer", False):
+        loop = DLSGANDetector(max_epochs=3, **MLP).fit(inliers)
+    assert loop.net_.optimizer_.defaults["fused"] is None
+    fused_scores, loop_scores = fused.score_samples(test), loop.score_samples(test)
+    np.testing.assert_allclose(fused_scores, loop_scores, rtol=1e-3)
+    assert roc_auc_score(labels, fused_scores) > 0.95
+    assert roc_auc_score(labels, loop_scores) > 0.95
+
+
+# --------------------------------------------------- DLSGAN's one pass over real and fake rows
+def _two_critic_passes(generator, critic, x_real, scaled_latent):
+    with torch.no_grad():
+        x_fake = generator(scaled_latent)
+    logit_real, _, _ = critic(x_real)
+    logit_fake, predicted_fake, log_variance_fake = critic(x_fake)
+    return logit_real, logit_fake, predicted_fake, log_variance_fake
+
+
+@pytest.mark.parametrize("log_variance", [False, True])
+@pytest.mark.parametrize("members", [None, 3])
+def test_one_critic_pass_gives_the_outputs_of_two(members, log_variance, X):
+    variant = "infogan" if log_variance else "dlsgan"
+    detectors = [
+        DLSGANDetector(max_epochs=1, variant=variant, **{**MLP, "random_state": seed}).fit(X)
+        for seed in range(members or 1)
+    ]
+    if members is None:
+        generator, critic = detectors[0].net_.module_, detectors[0].net_.discriminator_
+        x_real = torch.as_tensor(X[:32], dtype=torch.float32)
+        latent = torch.randn(32, 4, generator=torch.Generator().manual_seed(0))
+    else:
+        generator = stack_networks([d.net_.module_ for d in detectors])
+        critic = stack_networks([d.net_.discriminator_ for d in detectors])
+        x_real = torch.as_tensor(X[:32], dtype=torch.float32).expand(members, 32, 5)
+        latent = torch.randn(members, 32, 4, generator=torch.Generator().manual_seed(0))
+    merged = _critic_outputs(
+        generator,
+        critic,
+        x_real,
+        latent,
+        r1_step=False,
+        autocast=detectors[0].net_.autocast,
+    )
+    assert merged[-1] is None  # no R1 gradient off the R1 steps
+    for one, two in zip(
+        merged[:-1], _two_critic_passes(generator, critic, x_real, latent), strict=True
+    ):
+        if two is None:
+            assert one is None
+            continue
+        assert one.shape == two.shape
+        np.testing.assert_allclose(one.detach().numpy(), two.detach().numpy(), rtol=1e-6, atol=1e-6)
