@@ -1,17 +1,20 @@
 """Training-loop overhead: DLSGANDetector.fit against a bare PyTorch loop, in one run.
 
-``--images N`` times the small convolutional networks on N MNIST digits instead.
+``--images N`` times the small convolutional networks on N MNIST digits instead, ``--table ROWS
+FEATURES`` a standard normal table of that shape.
 
 Both train the same networks (built by the detector's own builder from the same seed) with the
-same optimizer settings, batch size, number of steps, latent sampling, R1 penalty and variance
-trace on Arrhythmia (452 x 274, standardized). The bare loop has no skorch, no validation, no
-history and no scoring; the detector's time is its whole ``fit`` (input validation,
-standardization, training, and scoring the training data for ``offset_``). Runs alternate and
-the median of each is reported.
+same optimizer settings, batch size, number of steps, latent sampling and variance trace, and
+the step of today's defaults (lazy R1, one critic pass on the steps without it, fused Adam
+where the device has it) on Arrhythmia (452 x 274, standardized). The bare loop has no skorch,
+no validation, no history and no scoring; the detector's time is its whole ``fit`` (input
+validation, standardization, training, and scoring the training data for ``offset_``). Runs
+alternate and the median of each is reported.
 
 Usage::
 
     python benchmarks/overhead.py --repeats 5 --epochs 30
+    python benchmarks/overhead.py --repeats 5 --epochs 30 --threads 1 --table 873 12
     python benchmarks/overhead.py --images 640 --epochs 1 --repeats 3
     python benchmarks/overhead.py --images 6400 --epochs 2 --device cuda --architecture reference
 
@@ -31,11 +34,19 @@ from _common import data_home, machine, machine_markdown, write_json, write_mark
 from torch.nn import functional as F
 
 from skood import DLSGANDetector
+from skood._training import fused_optimizer_options
 from skood.datasets import load_arrhythmia, load_mnist
 
 
 def bare_loop(detector: DLSGANDetector, X: np.ndarray, seed: int) -> float:
-    """The DLSGAN training step written as a plain PyTorch loop; returns seconds."""
+    """The DLSGAN training step of today's defaults as a plain PyTorch loop; returns seconds.
+
+    What the detector's step does: lazy R1 (the penalty every ``r1_interval``-th step,
+    weighted by the interval), one critic pass over the real and the generated rows on the
+    other steps, Adam with PyTorch's fused kernel where the device has one, the traced
+    variance with the detector's decay, and the learning rate multiplied by ``lr_decay`` after
+    each epoch.
+    """
     device = torch.device(detector.device)
     autocast = torch.autocast(
         device.type,
@@ -51,12 +62,21 @@ def bare_loop(detector: DLSGANDetector, X: np.ndarray, seed: int) -> float:
     networks = detector._build_networks(X.shape[1], seed)
     generator, critic = networks["module"], networks["discriminator"]
     generator, critic = generator.to(device), critic.to(device)
-    adam = {"lr": detector.lr, "betas": detector.betas}
-    opt_g = torch.optim.Adam(generator.parameters(), **adam)
+    if detector.input_shape is not None and device.type == "cpu":
+        # The detector stores its image networks channels-last on the CPU (docs/training.md).
+        generator.to(memory_format=torch.channels_last)
+        critic.to(memory_format=torch.channels_last)
+    adam = {"lr": detector.lr, "betas": tuple(map(float, detector.betas))}
+    if fused_optimizer_options(torch.optim.Adam, device):
+        adam["fused"] = True
+    generator_parameters = list(generator.parameters())
+    opt_g = torch.optim.Adam(generator_parameters, **adam)
     opt_d = torch.optim.Adam(critic.parameters(), **adam)
     rng = torch.Generator(device).manual_seed(seed + 1)
     order_rng = torch.Generator(device).manual_seed(seed)
     d = detector.latent_dim
+    interval, decay = detector.r1_interval, detector._variance_decay()
+    step = 0
     for _ in range(detector.max_epochs):
         order = torch.randperm(len(data), generator=order_rng, device=device)
         for first in range(0, len(data), detector.batch_size):
@@ -64,35 +84,39 @@ def bare_loop(detector: DLSGANDetector, X: np.ndarray, seed: int) -> float:
             n = len(x_real)
             scale = generator.latent_scale()
             z = torch.randn(n, d, generator=rng, device=device)
-            x_real.requires_grad_(True)
+            r1_step = step % interval == 0
             with autocast:
                 with torch.no_grad():
                     x_fake = generator(z * scale)
-                logit_real, _, _ = critic(x_real)
-                logit_fake, z_fake, _ = critic(x_fake)
-                (grad,) = torch.autograd.grad(logit_real.sum(), x_real, create_graph=True)
+                if r1_step:
+                    x_real.requires_grad_(True)
+                    logit_real, _, _ = critic(x_real)
+                    logit_fake, z_fake, _ = critic(x_fake)
+                    (grad,) = torch.autograd.grad(logit_real.sum(), x_real, create_graph=True)
+                else:
+                    logits, codes, _ = critic(torch.cat([x_real, x_fake]))
+                    logit_real, logit_fake, z_fake = logits[:n], logits[n:], codes[n:]
             logit_real, logit_fake, z_fake = logit_real.float(), logit_fake.float(), z_fake.float()
-            grad = grad.float()
             loss_d = (
                 F.softplus(-logit_real).mean()
                 + F.softplus(logit_fake).mean()
                 + ((z - z_fake) * scale).pow(2).mean()
-                + detector.lambda_r1 * grad.pow(2).sum(1).mean()
             )
+            if r1_step:
+                loss_d = loss_d + detector.lambda_r1 * interval * grad.float().pow(2).sum(1).mean()
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
             z2 = torch.randn(n, d, generator=rng, device=device)
-            critic.requires_grad_(False)
             with autocast:
                 logit_g, z_g, _ = critic(generator(z2 * scale))
             logit_g, z_g = logit_g.float(), z_g.float()
             loss_g = F.softplus(-logit_g).mean() + ((z2 - z_g) * scale).pow(2).mean()
             opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
+            loss_g.backward(inputs=generator_parameters)
             opt_g.step()
-            critic.requires_grad_(True)
-            generator.trace(torch.cat([z_fake, z_g]).detach(), detector.variance_decay)
+            generator.trace(torch.cat([z_fake, z_g]).detach(), decay)
+            step += 1
         for opt in (opt_g, opt_d):
             for group in opt.param_groups:
                 group["lr"] *= detector.lr_decay
@@ -111,6 +135,14 @@ def main() -> None:
         type=int,
         default=0,
         help="time the small image networks on this many MNIST digits instead of Arrhythmia",
+    )
+    parser.add_argument(
+        "--table",
+        type=int,
+        nargs=2,
+        metavar=("ROWS", "FEATURES"),
+        default=None,
+        help="time a standard normal table of this shape instead of Arrhythmia",
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--architecture", choices=["small", "reference"], default="small")
@@ -138,12 +170,17 @@ def main() -> None:
             "overhead_images",
         )
     else:
-        X, _ = load_arrhythmia(return_X_y=True)
+        if args.table:
+            rows, features = args.table
+            X = np.random.RandomState(0).normal(size=(rows, features)).astype(np.float32)
+            dataset, stem = f"a standard normal table ({rows} x {features}, MLPs)", "overhead_table"
+        else:
+            X, _ = load_arrhythmia(return_X_y=True)
+            dataset, stem = "Arrhythmia (452 x 274, MLPs)", "overhead"
         detector = DLSGANDetector(
             max_epochs=args.epochs, random_state=0, device=args.device,
             mixed_precision=args.mixed_precision,
         )  # fmt: skip
-        dataset, stem = "Arrhythmia (452 x 274, MLPs)", "overhead"
     stem = args.output or stem
     dataset += f", device {args.device}" + (", bfloat16 autocast" if args.mixed_precision else "")
     seed = 0

@@ -265,6 +265,17 @@ def clip_member_gradients(
         _check_gradient_norm(net, total)
 
 
+def optimized_parameters(optimizers: Sequence[torch.optim.Optimizer]) -> list[torch.Tensor]:
+    """The parameters ``optimizers`` update that take gradients."""
+    return [
+        parameter
+        for optimizer in optimizers
+        for group in optimizer.param_groups
+        for parameter in group["params"]
+        if parameter.requires_grad
+    ]
+
+
 def _detached(value):
     return value.detach() if isinstance(value, torch.Tensor) else value
 
@@ -504,14 +515,19 @@ class MultiModuleNet(NeuralNet):
     def step_optimizers(self, loss: torch.Tensor, names: Sequence[str], batch) -> None:
         """One update of the optimizers ``names`` on ``loss``: what skorch's step closure does.
 
-        Zero their gradients, back-propagate, notify ``on_grad_computed`` with the parameters
-        of the networks they update (so gradient callbacks see every update of a step that
-        alternates between optimizers), then step them.
+        Zero their gradients, back-propagate into their parameters alone, notify
+        ``on_grad_computed`` with the parameters of the networks they update (so gradient
+        callbacks see every update of a step that alternates between optimizers), then step
+        them.
+
+        The backward pass computes no gradient for the other networks' parameters (a frozen
+        critic's in a generator update, say), so a step need not switch their
+        ``requires_grad`` off and on: the gradients it does compute are the same operations.
         """
         optimizers = [getattr(self, name + "_") for name in names]
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward(inputs=optimized_parameters(optimizers) or None)
         groups = self.optimizer_groups()
         networks = [network for name in names for network in groups[name][0]]
         self.notify(

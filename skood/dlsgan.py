@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._docstrings import fill_doc
 from ._latent import LatentModelMixin
-from ._training import MultiModuleNet
+from ._training import MultiModuleNet, optimized_parameters
 from .base import BaseDetector
 
 __all__ = ["DLSGANDetector"]
@@ -70,7 +70,7 @@ def _member_means(terms: torch.Tensor) -> torch.Tensor:
 
 def _optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    loss.backward(inputs=optimized_parameters([optimizer]))
     optimizer.step()
 
 
@@ -235,23 +235,20 @@ class _DLSGANNet(MultiModuleNet):
             critic_loss = critic_loss + self.lambda_r1 * self.r1_interval * r1_penalty
         self.step_optimizers(critic_loss, ["optimizer_discriminator"], batch)
 
-        # Generator update through a frozen critic, with a fresh latent batch.
+        # Generator update through the critic (which the generator's optimizer step leaves as
+        # it is: step_optimizers back-propagates into the generator alone), fresh latents.
         latent_g = self.randn(n_rows, generator.latent_dim)
         labels_g = self._pseudo_labels(latent_g * scale)
-        critic.requires_grad_(False)
-        try:
-            logit_g, predicted_g, log_variance_g = _critic_on_samples(
-                generator, critic, latent_g * scale, self.autocast
-            )
-            enc_loss_g = encoder_loss_terms(
-                self.variant, latent_g, predicted_g, log_variance_g, scale
-            ).mean()
-            generator_loss = (
-                self._adversarial_loss(logit_g, labels_g, real=True) + self.lambda_enc * enc_loss_g
-            )
-            self.step_optimizers(generator_loss, ["optimizer"], batch)
-        finally:
-            critic.requires_grad_(True)
+        logit_g, predicted_g, log_variance_g = _critic_on_samples(
+            generator, critic, latent_g * scale, self.autocast
+        )
+        enc_loss_g = encoder_loss_terms(
+            self.variant, latent_g, predicted_g, log_variance_g, scale
+        ).mean()
+        generator_loss = (
+            self._adversarial_loss(logit_g, labels_g, real=True) + self.lambda_enc * enc_loss_g
+        )
+        self.step_optimizers(generator_loss, ["optimizer"], batch)
 
         generator.trace(torch.cat([predicted_fake, predicted_g]).detach(), self.variance_decay)
         losses = {
@@ -309,20 +306,16 @@ class _DLSGANNet(MultiModuleNet):
         _optimizer_step(optimizers["optimizer_discriminator"], critic_loss.sum())
 
         latent_g = torch.stack([net.randn(n_rows, latent_dim) for net in nets])
-        critic.requires_grad_(False)
-        try:
-            logit_g, predicted_g, log_variance_g = _critic_on_samples(
-                generator, critic, latent_g * scale, lead.autocast
-            )
-            enc_loss_g = _member_means(
-                encoder_loss_terms(lead.variant, latent_g, predicted_g, log_variance_g, scale)
-            )
-            generator_loss = (
-                _member_means(_nsgan_terms(logit_g, real=True)) + lead.lambda_enc * enc_loss_g
-            )
-            _optimizer_step(optimizers["optimizer"], generator_loss.sum())
-        finally:
-            critic.requires_grad_(True)
+        logit_g, predicted_g, log_variance_g = _critic_on_samples(
+            generator, critic, latent_g * scale, lead.autocast
+        )
+        enc_loss_g = _member_means(
+            encoder_loss_terms(lead.variant, latent_g, predicted_g, log_variance_g, scale)
+        )
+        generator_loss = (
+            _member_means(_nsgan_terms(logit_g, real=True)) + lead.lambda_enc * enc_loss_g
+        )
+        _optimizer_step(optimizers["optimizer"], generator_loss.sum())
 
         generator.trace(torch.cat([predicted_fake, predicted_g], dim=1), lead.variance_decay)
         steps = []

@@ -136,22 +136,16 @@ class _InvGANNet(MultiModuleNet):
         )
         self.step_optimizers(critic_loss, ["optimizer_discriminator"], batch)
 
-        # 2. Generator through a frozen discriminator, fresh codes.
-        critic.requires_grad_(False)
-        try:
-            logits = critic(generator(self.randn(n_rows, self.latent_dim))).squeeze(-1)
-            # Saturating: descend log(1 - D(G(z))) = -BCE(logit, fake); else -log D(G(z)).
-            if self.saturating:
-                generator_loss = -self._bce(logits, False)
-            else:
-                generator_loss = self._bce(logits, True)
-            self.step_optimizers(generator_loss, ["optimizer"], batch)
-        finally:
-            critic.requires_grad_(True)
+        # 2. Generator through the discriminator, fresh codes (step_optimizers back-propagates
+        # into the generator alone, so the discriminator stays as it is).
+        logits = critic(generator(self.randn(n_rows, self.latent_dim))).squeeze(-1)
+        # Saturating: descend log(1 - D(G(z))) = -BCE(logit, fake); else -log D(G(z)).
+        generator_loss = -self._bce(logits, False) if self.saturating else self._bce(logits, True)
+        self.step_optimizers(generator_loss, ["optimizer"], batch)
 
         # 3. h and sigma: ascend L = mean_i rec_i - KL(batch Gaussian of h(x) || N(0, I)).
-        # g is frozen and in eval mode: h and sigma learn against the generator that scores.
-        generator.requires_grad_(False)
+        # g is left as it is and in eval mode: h and sigma learn against the generator that
+        # scores.
         generator.eval()
         try:
             codes = inference(x)
@@ -164,7 +158,6 @@ class _InvGANNet(MultiModuleNet):
             inference_loss = kl - reconstruction
             self.step_optimizers(inference_loss, ["optimizer_inference"], batch)
         finally:
-            generator.requires_grad_(True)
             generator.train()
 
         # 4. Cycle: z -> g(z) -> h(g(z)) back to z, updating g and h.

@@ -431,6 +431,42 @@ def test_step_optimizers_notifies_the_gradients_of_its_networks_then_steps_them(
                 assert torch.equal(new, old)  # that optimizer did not step
 
 
+@pytest.mark.parametrize(
+    ("names", "untouched"),
+    [(["optimizer_critic"], ["module", "encoder"]), (["optimizer"], ["critic"])],
+)
+def test_step_optimizers_back_propagates_into_its_own_networks_only(names, untouched):
+    # The loss reaches every network; the others' gradients must stay exactly as they were
+    # (neither accumulated into nor zeroed), so a step needs no requires_grad switching.
+    net = _three_networks()
+    x = torch.linspace(-1, 1, 12).reshape(4, 3)
+    stale = {}
+    for name in untouched:
+        for parameter in net.networks()[name].parameters():
+            parameter.grad = torch.full_like(parameter, 3.0)
+            stale[id(parameter)] = parameter.grad.clone()
+
+    net.step_optimizers(_joint_loss(net, x), names, x)
+
+    for name in untouched:
+        for parameter in net.networks()[name].parameters():
+            assert torch.equal(parameter.grad, stale[id(parameter)])
+
+
+def test_step_optimizers_with_a_frozen_network_in_its_group_steps_the_rest():
+    net = _three_networks()
+    x = torch.linspace(-1, 1, 12).reshape(4, 3)
+    net.encoder_.requires_grad_(False)
+    before = _snapshot(net)
+    net.step_optimizers(_joint_loss(net, x), ["optimizer"], x)
+    after = _snapshot(net)
+    assert all(p.grad is None for p in net.encoder_.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before["encoder"], after["encoder"], strict=True))
+    assert not any(
+        torch.equal(a, b) for a, b in zip(before["module"], after["module"], strict=True)
+    )
+
+
 def test_step_optimizers_in_a_fit_notifies_every_update_of_an_alternating_step():
     net = _toy(callbacks=[("grads", _GradientRecorder())], max_epochs=2).fit(DATA, None)
     calls = _recorder(net).calls
