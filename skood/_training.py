@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 from skorch import NeuralNet
@@ -276,6 +277,14 @@ def optimized_parameters(optimizers: Sequence[torch.optim.Optimizer]) -> list[to
     ]
 
 
+def _autocast_active(device_type: str) -> bool:
+    """Whether an autocast region of ``device_type`` is open (True where PyTorch cannot say)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except (TypeError, RuntimeError):  # PyTorch before 2.4 takes no device type
+        return True
+
+
 def _detached(value):
     return value.detach() if isinstance(value, torch.Tensor) else value
 
@@ -485,6 +494,18 @@ class MultiModuleNet(NeuralNet):
         # Offset from the batch-order seed so the two streams differ.
         self._restore_stream(self._random, "_noise_state", self.seed + 1)
 
+    def _set_training(self, training: bool = True) -> None:
+        # skorch's sets the mode through every submodule's __setattr__ on every step (about
+        # 2 % of a small table step); a network whose modules are all in the mode already is
+        # left alone. The same for every module whose ``train`` only sets the mode (PyTorch's
+        # and skood's).
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_")
+            if isinstance(module, torch.nn.Module) and any(
+                layer.training != training for layer in module.modules()
+            ):
+                module.train(training)
+
     def on_train_end(self, net, X=None, y=None, **kwargs):
         super().on_train_end(net, X=X, y=y, **kwargs)
         # Saved with the net as byte arrays (generators do not pickle, and tensors pickled
@@ -551,16 +572,20 @@ class MultiModuleNet(NeuralNet):
         for name in network_names:
             yield from getattr(self, name + "_").named_parameters()
 
-    def autocast(self) -> torch.autocast:
+    def autocast(self) -> AbstractContextManager:
         """Context for the forward passes of a training step.
 
         bfloat16 autocast when ``mixed_precision`` is set: convolutions and matrix products
         run in bfloat16 (tensor cores on CUDA, AVX512-BF16/AMX on processors that have it),
         while losses, reductions and the optimizer stay in float32 (bfloat16 keeps float32's
-        range, so no loss scaling is needed). Disabled otherwise.
+        range, so no loss scaling is needed). Disabled otherwise: within a caller's autocast
+        region a disabling ``torch.autocast``, outside one a context that does nothing (a
+        disabled ``torch.autocast`` costs a small table step about 1.5 %).
         """
         device_type = torch.device(self.device).type
         enabled = bool(self.mixed_precision) and device_type in ("cuda", "cpu")
+        if not enabled and not _autocast_active(device_type):
+            return nullcontext()
         return torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=enabled)
 
     def randn(self, *shape: int) -> torch.Tensor:

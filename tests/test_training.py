@@ -859,6 +859,33 @@ def test_autocast_follows_mixed_precision_on_the_cpu():
         assert not torch.is_autocast_enabled("cpu")
 
 
+def test_a_float32_step_inside_a_callers_autocast_region_stays_float32():
+    net = _toy(mixed_precision=False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with net.autocast():
+            assert not torch.is_autocast_enabled("cpu")
+            product = torch.ones(2, 2) @ torch.ones(2, 2)
+        assert torch.is_autocast_enabled("cpu")  # the caller's region is restored
+    assert product.dtype == torch.float32
+
+
+def test_set_training_switches_a_network_with_any_module_in_the_other_mode():
+    net = MultiModuleNet(
+        torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5)),
+        partners={"critic": torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))},
+    ).initialize()
+    net._set_training(True)
+    assert all(layer.training for network in net.networks().values() for layer in network.modules())
+    # One submodule left in eval mode (as a step that evaluates a part of a network would).
+    next(iter(net.critic_.children())).eval()
+    net._set_training(True)
+    assert all(layer.training for layer in net.critic_.modules())
+    net._set_training(False)
+    assert not any(
+        layer.training for network in net.networks().values() for layer in network.modules()
+    )
+
+
 # --------------------------------------------------------------------------- edge cases
 def test_no_rows_give_no_batches():
     batches = InMemoryBatches(torch.zeros(0, 2), batch_size=4, shuffle=True, seed=0)
