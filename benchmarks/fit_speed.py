@@ -756,6 +756,18 @@ VALIDATION_CONFIGURATIONS = {
         "10 members, 80% of the rows": {"ensemble": {"n_estimators": 10, "max_samples": 0.8}},
         "10 members, z-scores": {"ensemble": {"n_estimators": 10, "combination": "zscore"}},
     },
+    # Feature bagging for wide tables (Arrhythmia, 274 features): fewer features per member,
+    # more members.
+    "DLSGAN-features": {
+        "10 members, half the features": {"ensemble": {"n_estimators": 10, "max_features": 0.5}},
+        "10 members, a quarter of the features": {
+            "ensemble": {"n_estimators": 10, "max_features": 0.25}
+        },
+        "20 members, half the features": {"ensemble": {"n_estimators": 20, "max_features": 0.5}},
+        "20 members, a quarter of the features": {
+            "ensemble": {"n_estimators": 20, "max_features": 0.25}
+        },
+    },
     "Flow": dict(
         [
             _flow_case(256, 8, 100, release="0.1.0: "),
