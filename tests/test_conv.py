@@ -1,5 +1,7 @@
 """Convolutional networks for images: blur resampling and the reference architecture."""
 
+from copy import deepcopy as copy_module
+
 import numpy as np
 import pytest
 import torch
@@ -66,3 +68,38 @@ def test_reference_architecture_fits_and_scores():
     )  # fmt: skip
     scores = det.fit(X).score_samples(X)
     assert scores.shape == (6,) and np.all(np.isfinite(scores))
+
+
+def _out_of_place(network: torch.nn.Module) -> torch.nn.Module:
+    copy = copy_module(network)
+    for layer in copy.modules():
+        if isinstance(layer, torch.nn.LeakyReLU):
+            layer.inplace = False
+    return copy
+
+
+@pytest.mark.parametrize("architecture", ["small", "reference"])
+def test_in_place_activations_compute_what_out_of_place_ones_do(architecture):
+    # Values, weight gradients and R1's double backward through the critic body.
+    side = 8 if architecture == "small" else 16
+    generator, body = conv_networks(
+        architecture, 4, (1, side, side), generator=torch.Generator().manual_seed(0)
+    )
+    assert any(
+        isinstance(layer, torch.nn.LeakyReLU) and layer.inplace
+        for network in (generator, body)
+        for layer in network.modules()
+    )
+    references = [_out_of_place(network) for network in (generator, body)]
+    latent = torch.randn(3, 4, generator=torch.Generator().manual_seed(1))
+
+    def step(generator, body):
+        images = generator(latent)
+        x = images.detach().requires_grad_(True)
+        (gradient,) = torch.autograd.grad(body(x).sum(), x, create_graph=True)
+        loss = body(images).pow(2).mean() + gradient.pow(2).sum()
+        parameters = [*generator.parameters(), *body.parameters()]
+        return [images.detach(), gradient.detach(), *torch.autograd.grad(loss, parameters)]
+
+    for ours, reference in zip(step(generator, body), step(*references), strict=True):
+        torch.testing.assert_close(ours, reference, rtol=0, atol=0)

@@ -10,7 +10,11 @@ Detectors keep scikit-learn's 2-D input ``(n_samples, C * H * W)``; these module
   8 (MNIST zero-padded to 32 x 32). Tens of millions of parameters: a GPU network.
 
 Every convolution and linear layer can use an equalized learning rate; there is no
-normalisation layer (R1 and per-sample encoder targets assume per-sample networks).
+normalisation layer (R1 and per-sample encoder targets assume per-sample networks). The
+LeakyReLU activations run in place, over the output of the layer before them, which nothing
+else reads: the values are the same, and a CPU training step is about 10 % faster without
+the extra pass over memory (a forward hook on a convolution therefore sees its output after
+the activation).
 """
 
 from __future__ import annotations
@@ -133,7 +137,7 @@ class ConvGenerator(nn.Module):
         self.project = make_linear(
             latent_dim, widths[0] * (height // factor) * (width // factor), **options
         )
-        self.activation = nn.LeakyReLU(negative_slope)
+        self.activation = nn.LeakyReLU(negative_slope, inplace=True)
         stages: list[nn.Module] = []
         previous = widths[0]
         for current in widths[1:]:
@@ -141,9 +145,9 @@ class ConvGenerator(nn.Module):
             stages += [
                 upsample,
                 _make_conv(previous, current, 3, **options),
-                nn.LeakyReLU(negative_slope),
+                nn.LeakyReLU(negative_slope, inplace=True),
                 _make_conv(current, current, 3, **options),
-                nn.LeakyReLU(negative_slope),
+                nn.LeakyReLU(negative_slope, inplace=True),
             ]
             previous = current
         self.stages = nn.Sequential(*stages)
@@ -198,15 +202,15 @@ class ConvDiscriminatorBody(nn.Module):
         options = {"equalized_lr": equalized_lr, "generator": generator}
         layers: list[nn.Module] = [
             _make_conv(channels, stem_width, 1, **options),
-            nn.LeakyReLU(negative_slope),
+            nn.LeakyReLU(negative_slope, inplace=True),
         ]
         previous = stem_width
         for middle, out in stages:
             layers += [
                 _make_conv(previous, middle, 3, **options),
-                nn.LeakyReLU(negative_slope),
+                nn.LeakyReLU(negative_slope, inplace=True),
                 _make_conv(middle, out, 3, **options),
-                nn.LeakyReLU(negative_slope),
+                nn.LeakyReLU(negative_slope, inplace=True),
                 _BlurDownsample() if downsampling == "blur" else nn.AvgPool2d(2),
             ]
             previous = out
